@@ -1,0 +1,82 @@
+"""Shapes and invariants of the four LDSeg networks in 2D and 3D."""
+
+import pytest
+import torch
+
+from ldseg.nets import ImageEncoder, LabelDecoder, LabelEncoder, LatentDenoiser
+from ldseg.nets.blocks import stage_strides
+
+CHANNELS = (4, 8, 8, 8, 4)
+
+
+@pytest.mark.parametrize(
+    ("size", "factor", "latent"),
+    [
+        ((32, 48), (16, 16), (2, 3)),
+        ((32, 16, 8), (16, 16, 2), (2, 1, 4)),
+        ((16, 16, 16), (16, 16, 16), (1, 1, 1)),
+    ],
+)
+def test_encoders_and_decoder_shapes(size, factor, latent):
+    dims = len(size)
+    strides = stage_strides(factor, 4)
+    image = torch.rand(2, 3, *size)
+    mask = torch.randint(0, 3, (2, 1, *size))
+    z_i = ImageEncoder(dims, 3, CHANNELS, strides, num_heads=2)(image)
+    z_l = LabelEncoder(dims, 3, CHANNELS, strides)(mask)
+    assert z_i.shape == z_l.shape == (2, 1, *latent)
+    logits = LabelDecoder(dims, 3, CHANNELS, strides)(z_l)
+    assert logits.shape == (2, 3, *size)
+
+
+def test_label_latent_is_standardized_per_sample():
+    strides = stage_strides((16, 16), 4)
+    z = LabelEncoder(2, 4, CHANNELS, strides)(torch.randint(0, 4, (3, 1, 64, 64)))
+    flat = z.flatten(1)
+    torch.testing.assert_close(flat.mean(1), torch.zeros(3), atol=1e-5, rtol=0)
+    torch.testing.assert_close(flat.std(1, unbiased=False), torch.ones(3), atol=1e-3, rtol=0)
+
+
+def test_label_encoder_accepts_indices_or_one_hot():
+    encoder = LabelEncoder(2, 3, CHANNELS, stage_strides((16, 16), 4)).eval()
+    mask = torch.randint(0, 3, (2, 1, 32, 32))
+    one_hot = torch.nn.functional.one_hot(mask[:, 0], 3).movedim(-1, 1).float()
+    torch.testing.assert_close(encoder(mask), encoder(one_hot))
+
+
+@pytest.mark.parametrize("latent", [(8, 8), (5, 3), (4, 2, 3), (8, 8, 1)])
+def test_denoiser_keeps_any_latent_shape(latent):
+    denoiser = LatentDenoiser(len(latent), channels=(8, 16), attention=(False, True))
+    z = torch.randn(2, 1, *latent)
+    eps = denoiser(z, torch.randn_like(z), torch.tensor([1, 1000]))
+    assert eps.shape == z.shape
+
+
+def test_denoiser_depends_on_time_and_condition():
+    torch.manual_seed(0)
+    denoiser = LatentDenoiser(2, channels=(8, 16), attention=(False, True))
+    torch.nn.init.normal_(denoiser.out.weight)  # the output layer starts at zero
+    z, cond = torch.randn(1, 1, 8, 8), torch.randn(1, 1, 8, 8)
+    base = denoiser(z, cond, torch.tensor([10]))
+    assert not torch.allclose(base, denoiser(z, cond, torch.tensor([900])))
+    assert not torch.allclose(base, denoiser(z, torch.randn_like(cond), torch.tensor([10])))
+
+
+def test_stage_strides_anisotropic():
+    assert stage_strides((16, 16, 2), 4) == [(2, 2, 2), (2, 2, 1), (2, 2, 1), (2, 2, 1)]
+    assert stage_strides((1, 4), 4) == [(1, 2), (1, 2), (1, 1), (1, 1)]
+    with pytest.raises(ValueError, match="power of 2"):
+        stage_strides((12, 16), 4)
+    with pytest.raises(ValueError, match="power of 2"):
+        stage_strides((32, 16), 4)
+
+
+def test_reference_sized_parameter_counts():
+    """Same order as the reference (1.77 M in 2D, denoiser 1.0 M)."""
+    from ldseg.model import LDSeg
+
+    model = LDSeg(2, 1, 2)
+    total = sum(p.numel() for p in model.parameters())
+    denoiser = sum(p.numel() for p in model.denoiser.parameters())
+    assert 1.0e6 < total < 2.5e6
+    assert 0.8e6 < denoiser < 1.3e6
