@@ -60,7 +60,7 @@ def stage_strides(latent_factor: Sequence[int], num_stages: int) -> list[tuple[i
     """
     halvings = []
     for factor in latent_factor:
-        n = int(round(math.log2(factor))) if factor > 0 else -1
+        n = round(math.log2(factor)) if factor > 0 else -1
         if n < 0 or 2**n != factor or n > num_stages:
             raise ValueError(
                 f"latent factor {factor} must be a power of 2 between 1 and 2**{num_stages}"
