@@ -48,7 +48,9 @@ class LDSeg(nn.Module):
         gamma: weight of ``1 - Dice`` in the loss; ``lam``: weight of the noise MSE.
         decoder_input: what the decoder sees in training: ``"z_minus_eps"`` is the paper's
             ``z_lt - eps_hat``; ``"x0"`` is the clean-latent estimate
-            ``(z_lt - sqrt(1 - abar_t) eps_hat) / sqrt(abar_t)``, a variant to compare.
+            ``(z_lt - sqrt(1 - abar_t) eps_hat) / sqrt(abar_t)``, standardised like ``z_l0``
+            (unstandardised it explodes near t = T, where sqrt(abar_t) is about 1e-4), a
+            variant to compare.
     """
 
     def __init__(
@@ -129,7 +131,7 @@ class LDSeg(nn.Module):
         if self.decoder_input == "z_minus_eps":
             z_dn = z_t - eps_hat
         else:
-            z_dn = self.schedule.predict_x0(z_t, eps_hat, t)
+            z_dn = standardize(self.schedule.predict_x0(z_t, eps_hat, t))
         logits = self.label_decoder(z_dn)
         ce = F.cross_entropy(logits, mask[:, 0].long())
         dice = self.dice_loss(logits, mask)

@@ -19,7 +19,7 @@ import numpy as np
 from PIL import Image
 
 BACKGROUND, LV, MYOCARDIUM, LA = 0, 1, 2, 3
-MIN_SIZE = 16
+MIN_SIZE = 4  # volumes may have few thick slices
 NIFTI_AFFINE = np.array(
     [[1.0, 0.0, 0.0, -40.0], [0.0, 1.0, 0.0, -30.0], [0.0, 0.0, 2.0, 10.0], [0.0, 0.0, 0.0, 1.0]]
 )  # 1 x 1 x 2 mm voxels, off-origin, so readers that drop the affine are caught
@@ -73,18 +73,18 @@ def _anatomy(rng: np.random.Generator, coords: np.ndarray) -> np.ndarray:
     """Four-class label map; coordinates run over [-1, 1] on every axis."""
     ndim = coords.shape[0]
     rotation = _rotation(rng, ndim)
-    short = rng.uniform(0.12, 0.2)
-    lv_radii = np.array([short * rng.uniform(1.4, 2.0), short, *([short] * (ndim - 2))])
+    short = rng.uniform(0.2, 0.28)
+    lv_radii = np.array([short * rng.uniform(1.3, 1.7), short, *([short] * (ndim - 2))])
     lv_radii[1:] *= rng.uniform(0.85, 1.15, ndim - 1)
-    thickness = rng.uniform(0.07, 0.11)
-    la_radii = short * rng.uniform(0.7, 1.1, ndim)
+    thickness = rng.uniform(0.08, 0.12)
+    la_radii = short * rng.uniform(0.7, 1.0, ndim)
     # The LA sits beyond the base, along the long axis, and cuts into the ring.
     la_distance = lv_radii[0] + thickness + la_radii[0] * rng.uniform(-0.2, 0.3)
     la_offset = -la_distance * rotation[:, 0] + short * rng.uniform(-0.3, 0.3) * rotation[:, 1]
     # Centre the whole heart (apex to far LA wall) near the image centre.
     apex = lv_radii[0] + thickness
     mid = (apex - la_distance - la_radii[0]) / 2 * rotation[:, 0]
-    center = rng.uniform(-0.15, 0.15, ndim) - mid
+    center = rng.uniform(-0.1, 0.1, ndim) - mid
     labels = np.zeros(coords.shape[1:], dtype=np.int64)
     cavity = _ellipsoid(coords, center, rotation, lv_radii)
     # The one-voxel dilation keeps the ring closed where it is thinner than a voxel.
@@ -129,7 +129,7 @@ def synthetic_case(
 ) -> tuple[np.ndarray, np.ndarray]:
     """One random case: image float32 (1, *size) in [0, 1], mask int64 (*size) in 0..C-1.
 
-    ``size`` has 2 entries (an image) or 3 (a volume, ellipsoids), each at least 16.
+    ``size`` has 2 entries (an image) or 3 (a volume, ellipsoids), each at least 4.
     """
     size = tuple(size)
     valid = all(isinstance(n, int | np.integer) and n >= MIN_SIZE for n in size)

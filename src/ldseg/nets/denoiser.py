@@ -121,7 +121,7 @@ class LatentDenoiser(nn.Module):
         self.num_res_blocks = num_res_blocks
 
     @staticmethod
-    def _apply(mods: nn.ModuleList, h: torch.Tensor, temb: torch.Tensor) -> torch.Tensor:
+    def _run_level(mods: nn.ModuleList, h: torch.Tensor, temb: torch.Tensor) -> torch.Tensor:
         h = mods[0](h, temb)
         for mod in mods[1:]:
             h = mod(h)
@@ -134,7 +134,7 @@ class LatentDenoiser(nn.Module):
         skips = [h]
         per_level = self.num_res_blocks
         for j, mods in enumerate(self.down):
-            h = self._apply(mods, h, temb)
+            h = self._run_level(mods, h, temb)
             skips.append(h)
             if j % per_level == per_level - 1 and j // per_level < len(self.downsample):
                 h = self.downsample[j // per_level](h)
@@ -144,7 +144,7 @@ class LatentDenoiser(nn.Module):
         h = self.mid[2](h, temb)
         per_level += 1
         for j, mods in enumerate(self.up):
-            h = self._apply(mods, torch.cat([h, skips.pop()], dim=1), temb)
+            h = self._run_level(mods, torch.cat([h, skips.pop()], dim=1), temb)
             if j % per_level == per_level - 1 and j // per_level < len(self.upsample):
                 h = F.interpolate(h, size=skips[-1].shape[2:], mode="nearest")
                 h = self.upsample[j // per_level](h)

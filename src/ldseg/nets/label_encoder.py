@@ -44,6 +44,9 @@ class LabelEncoder(nn.Module):
         """Encode a mask of class indices ``(B, 1, *S)`` or one-hot ``(B, C, *S)``."""
         if mask.shape[1] == 1 and self.num_classes > 1:
             mask = F.one_hot(mask[:, 0].long(), self.num_classes).movedim(-1, 1).float()
+            # Contiguous: torch 2.13's CPU conv backward segfaults on this strided view
+            # for some batch sizes (3, for one).
+            mask = mask.contiguous()
         h = mask
         for stage in self.stages:
             h = stage(h)

@@ -1,0 +1,187 @@
+"""Run configuration: everything needed to rebuild a model and repeat its preprocessing.
+
+A run folder's ``config.json`` is validated against these dataclasses on load: unknown keys,
+missing sections and wrongly typed values are refused, so a tampered config cannot slip
+through.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import types
+import typing
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from ldseg.errors import LDSegError
+from ldseg.utils import atomic_write_text
+
+INTENSITY_MODES = ("minmax", "zscore", "percentile")
+
+
+@dataclass
+class ModelConfig:
+    """Architecture, noise schedule and loss weights (see ``ldseg.model.LDSeg``)."""
+
+    name: str = "ldseg"
+    in_channels: int = 0  # 0: taken from the training images
+    num_classes: int = 0  # 0: the largest label value in the training masks + 1
+    channels: list[int] = field(default_factory=lambda: [16, 32, 64, 64, 32])
+    latent_factor: list[int] | None = None
+    denoiser_channels: list[int] = field(default_factory=lambda: [16, 32, 64])
+    denoiser_attention: list[bool] = field(default_factory=lambda: [False, True, True])
+    num_res_blocks: int = 2
+    num_heads: int = 4
+    dropout: float = 0.2
+    timesteps: int = 1000
+    schedule: str = "cosine"
+    gamma: float = 2.0
+    lam: float = 1.0
+    decoder_input: str = "z_minus_eps"
+
+
+@dataclass
+class DataConfig:
+    """Preprocessing: training size (its length sets 2D or 3D), intensity normalisation."""
+
+    size: list[int] = field(default_factory=lambda: [128, 128])
+    intensity: str = "minmax"
+    class_names: list[str] | None = None
+    val_fraction: float = 0.1
+
+
+@dataclass
+class TrainConfig:
+    """Optimisation (Adam with exponential decay per epoch), EMA, validation cadence, seed."""
+
+    epochs: int = 50
+    batch_size: int = 4
+    lr: float = 1e-3
+    lr_decay: float = 0.98
+    ema_decay: float = 0.999
+    val_every: int = 5
+    flips: bool = True
+    seed: int = 0
+
+
+@dataclass
+class SamplingConfig:
+    """Defaults for validation and prediction."""
+
+    sampler: str = "ddim"
+    steps: int = 2
+    restandardize: bool = True
+
+
+@dataclass
+class Config:
+    """The whole run configuration, saved as ``config.json`` in a run folder."""
+
+    model: ModelConfig = field(default_factory=ModelConfig)
+    data: DataConfig = field(default_factory=DataConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+    sampling: SamplingConfig = field(default_factory=SamplingConfig)
+    version: str = "1"
+
+    @property
+    def spatial_dims(self) -> int:
+        return len(self.data.size)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(
+        cls, raw: dict[str, Any], source: str = "config", partial: bool = False
+    ) -> Config:
+        """Build and validate a config; ``partial`` allows missing keys (a preset on defaults)."""
+        config = _build(cls, raw, source, partial)
+        config.validate(source)
+        return config
+
+    def validate(self, source: str = "config") -> None:
+        """Check value ranges that types alone do not capture."""
+        problems = []
+        if len(self.data.size) not in (2, 3) or min(self.data.size) < 1:
+            problems.append(f"data.size {self.data.size} must be 2 or 3 positive integers")
+        if self.model.latent_factor and len(self.model.latent_factor) != len(self.data.size):
+            problems.append(f"model.latent_factor {self.model.latent_factor} must match data.size")
+        if self.model.num_classes == 1 or self.model.num_classes < 0:
+            problems.append("model.num_classes must be at least 2 (or 0 to take it from the data)")
+        if self.model.in_channels < 0:
+            problems.append("model.in_channels must be positive (or 0 to take it from the data)")
+        if self.data.intensity not in INTENSITY_MODES:
+            problems.append(f"data.intensity must be one of {INTENSITY_MODES}")
+        if self.sampling.sampler not in ("ddim", "ddpm"):
+            problems.append("sampling.sampler must be 'ddim' or 'ddpm'")
+        if not 1 <= self.sampling.steps <= self.model.timesteps:
+            problems.append(f"sampling.steps must be between 1 and {self.model.timesteps}")
+        names = self.data.class_names
+        if names is not None and self.model.num_classes and len(names) != self.model.num_classes:
+            problems.append(
+                f"data.class_names has {len(names)} names for {self.model.num_classes} classes"
+            )
+        if problems:
+            raise LDSegError(f"{source}: " + "; ".join(problems))
+
+    def save(self, path: Path) -> None:
+        atomic_write_text(path, json.dumps(self.to_dict(), indent=2) + "\n")
+
+    @classmethod
+    def load(cls, path: Path) -> Config:
+        """Read a ``config.json`` (strict) or a YAML/JSON preset (missing keys take defaults)."""
+        path = Path(path)
+        try:
+            text = path.read_text()
+            raw = yaml.safe_load(text) if path.suffix in (".yaml", ".yml") else json.loads(text)
+        except (OSError, ValueError, yaml.YAMLError) as err:
+            raise LDSegError(f"{path}: cannot read config ({err})") from None
+        if not isinstance(raw, dict):
+            raise LDSegError(f"{path}: config must be a mapping")
+        return cls.from_dict(raw, str(path), partial=path.suffix in (".yaml", ".yml"))
+
+
+def _build(cls: type, raw: Any, where: str, partial: bool) -> Any:
+    if not isinstance(raw, dict):
+        raise LDSegError(f"{where}: expected a mapping")
+    hints = typing.get_type_hints(cls)
+    names = {f.name for f in dataclasses.fields(cls)}
+    unknown = sorted(set(raw) - names)
+    if unknown:
+        raise LDSegError(f"{where}: unknown key(s) {', '.join(unknown)}")
+    missing = sorted(names - set(raw))
+    if missing and not partial:
+        raise LDSegError(f"{where}: missing key(s) {', '.join(missing)}")
+    values = {}
+    for name, value in raw.items():
+        hint = hints[name]
+        if dataclasses.is_dataclass(hint):
+            values[name] = _build(hint, value, f"{where}: {name}", partial)
+        else:
+            values[name] = _check(value, hint, f"{where}: {name}")
+    return cls(**values)
+
+
+def _check(value: Any, hint: Any, where: str) -> Any:
+    origin, args = typing.get_origin(hint), typing.get_args(hint)
+    if origin in (typing.Union, types.UnionType):
+        if value is None and type(None) in args:
+            return None
+        return _check(value, next(a for a in args if a is not type(None)), where)
+    if origin is list:
+        if not isinstance(value, list | tuple):
+            raise LDSegError(f"{where}: expected a list, got {value!r}")
+        return [_check(v, args[0], where) for v in value]
+    ok = {
+        bool: isinstance(value, bool),
+        int: isinstance(value, int) and not isinstance(value, bool),
+        float: isinstance(value, int | float) and not isinstance(value, bool),
+        str: isinstance(value, str),
+    }[hint]
+    if not ok:
+        raise LDSegError(f"{where}: expected {hint.__name__}, got {value!r}")
+    return float(value) if hint is float else value

@@ -1,0 +1,87 @@
+"""Preprocessing shared by training and prediction (MONAI transforms): channels, intensity, size."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import torch
+from monai.transforms import (
+    Compose,
+    NormalizeIntensity,
+    RandFlipd,
+    Resize,
+    ScaleIntensity,
+    ScaleIntensityRangePercentiles,
+)
+from monai.utils import convert_to_tensor
+
+from ldseg.errors import DataError
+
+
+def plain_tensor(x, dtype: torch.dtype | None = None) -> torch.Tensor:
+    """A plain ``torch.Tensor`` (MONAI transforms return MetaTensors, slow in training)."""
+    return convert_to_tensor(x, dtype=dtype, track_meta=False)
+
+
+def match_channels(image: np.ndarray, in_channels: int, path: Path | str) -> np.ndarray:
+    """Return ``image`` with ``in_channels`` channels; RGB(A) becomes grey for a grey model."""
+    channels = image.shape[0]
+    if channels == in_channels:
+        return image
+    if in_channels == 1 and channels in (3, 4):
+        return image[:3].mean(axis=0, keepdims=True)
+    raise DataError(f"{path}: image has {channels} channels, the model expects {in_channels}")
+
+
+def normalize_intensity(image: torch.Tensor, mode: str) -> torch.Tensor:
+    """Per-image, per-channel intensity normalisation: min-max, z-score or percentile clip."""
+    transform = {
+        "minmax": ScaleIntensity(minv=0.0, maxv=1.0, channel_wise=True),
+        "zscore": NormalizeIntensity(channel_wise=True),
+        "percentile": ScaleIntensityRangePercentiles(
+            lower=0.5, upper=99.5, b_min=0.0, b_max=1.0, clip=True, channel_wise=True
+        ),
+    }[mode]
+    return plain_tensor(transform(image), torch.float32)
+
+
+def resize_image(image: torch.Tensor, size: Sequence[int]) -> torch.Tensor:
+    """Resize a channel-first image (linear interpolation, anti-aliased when shrinking)."""
+    if tuple(image.shape[1:]) == tuple(size):
+        return image
+    mode = "bilinear" if len(size) == 2 else "trilinear"
+    return plain_tensor(Resize(list(size), mode=mode, anti_aliasing=True)(image))
+
+
+def resize_mask(mask: torch.Tensor, size: Sequence[int]) -> torch.Tensor:
+    """Resize a channel-first label map with nearest-neighbour interpolation."""
+    if tuple(mask.shape[1:]) == tuple(size):
+        return mask
+    return plain_tensor(Resize(list(size), mode="nearest-exact")(mask.float())).long()
+
+
+def resize_probabilities(probs: torch.Tensor, size: Sequence[int]) -> torch.Tensor:
+    """Bring class probabilities ``(C, *S)`` to ``size`` by linear interpolation."""
+    if tuple(probs.shape[1:]) == tuple(size):
+        return probs
+    mode = "bilinear" if len(size) == 2 else "trilinear"
+    return plain_tensor(Resize(list(size), mode=mode)(probs))
+
+
+def preprocess_image(
+    image: np.ndarray, in_channels: int, intensity: str, size: Sequence[int], path: Path | str
+) -> torch.Tensor:
+    """Channel matching, intensity normalisation and resizing of one ``(C, *S)`` image."""
+    tensor = torch.as_tensor(match_channels(image, in_channels, path), dtype=torch.float32)
+    return resize_image(normalize_intensity(tensor, intensity), size)
+
+
+def flip_augmentation(spatial_dims: int, seed: int) -> Compose:
+    """Random flips along every spatial axis, applied to image and mask together."""
+    transform = Compose(
+        [RandFlipd(keys=("image", "mask"), prob=0.5, spatial_axis=a) for a in range(spatial_dims)]
+    )
+    transform.set_random_state(seed=seed)
+    return transform

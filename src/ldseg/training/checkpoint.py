@@ -1,0 +1,63 @@
+"""Weights as ``.safetensors``, written atomically and read without unpickling anything."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+from safetensors import SafetensorError
+from safetensors.torch import load_file, save_file
+from torch import nn
+
+from ldseg.errors import RunFolderError
+from ldseg.utils import atomic_write
+
+WEIGHTS_SUFFIX = ".safetensors"
+
+
+def save_weights(path: Path, tensors: dict[str, torch.Tensor], metadata: dict[str, str]) -> Path:
+    """Write tensors to ``path`` atomically (temporary file, then rename)."""
+    tensors = {k: v.detach().contiguous().cpu() for k, v in tensors.items()}
+    return atomic_write(path, lambda tmp: save_file(tensors, str(tmp), metadata=metadata))
+
+
+def load_weights(path: Path) -> dict[str, torch.Tensor]:
+    """Read a ``.safetensors`` file; any other format (such as a pickle) is refused."""
+    path = Path(path)
+    if path.suffix != WEIGHTS_SUFFIX:
+        raise RunFolderError(f"{path}: weights must be a {WEIGHTS_SUFFIX} file, refusing to load")
+    if not path.is_file():
+        raise RunFolderError(f"{path}: weights file not found")
+    try:
+        return load_file(str(path))
+    except (SafetensorError, OSError, ValueError) as err:
+        raise RunFolderError(f"{path}: not a valid safetensors file ({err})") from None
+
+
+def model_tensors(
+    model: nn.Module, ema_denoiser: nn.Module | None = None
+) -> dict[str, torch.Tensor]:
+    """The model's state under ``model.``, and the EMA denoiser's under ``ema_denoiser.``."""
+    tensors = {f"model.{k}": v for k, v in model.state_dict().items()}
+    if ema_denoiser is not None:
+        tensors |= {f"ema_denoiser.{k}": v for k, v in ema_denoiser.state_dict().items()}
+    return tensors
+
+
+def load_model_tensors(
+    model: nn.Module, tensors: dict[str, torch.Tensor], path: Path, use_ema: bool = True
+) -> None:
+    """Load ``model.`` tensors into ``model``; with ``use_ema`` the denoiser takes the EMA copy."""
+    state = {k[len("model.") :]: v for k, v in tensors.items() if k.startswith("model.")}
+    ema = {
+        k[len("ema_denoiser.") :]: v for k, v in tensors.items() if k.startswith("ema_denoiser.")
+    }
+    if use_ema and ema:
+        state |= {f"denoiser.{k}": v for k, v in ema.items()}
+    try:
+        model.load_state_dict(state, strict=True)
+    except RuntimeError as err:
+        first = str(err).strip().splitlines()[0]
+        raise RunFolderError(
+            f"{path}: weights do not match the configured model ({first})"
+        ) from None

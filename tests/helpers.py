@@ -1,0 +1,26 @@
+"""Tiny configurations and data for fast end-to-end tests."""
+
+from pathlib import Path
+
+from ldseg.config import Config, DataConfig, ModelConfig, TrainConfig
+from ldseg.data.synthetic import write_synthetic_dataset
+
+
+def tiny_config(size=(32, 32), num_classes=3, epochs=2, **train) -> Config:
+    """A small LDSeg (about 60 k parameters) that trains in seconds."""
+    return Config(
+        model=ModelConfig(
+            num_classes=num_classes,
+            channels=[4, 8, 8, 8, 4],
+            denoiser_channels=[8, 16],
+            denoiser_attention=[False, True],
+            num_heads=2,
+        ),
+        data=DataConfig(size=list(size)),
+        train=TrainConfig(epochs=epochs, batch_size=4, val_every=1, **train),
+    )
+
+
+def tiny_dataset(root: Path, num_cases=8, size=(32, 32), num_classes=3, seed=0) -> Path:
+    """Synthetic image/mask folders under ``root``."""
+    return write_synthetic_dataset(root, num_cases, tuple(size), num_classes=num_classes, seed=seed)
