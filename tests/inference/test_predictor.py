@@ -42,7 +42,9 @@ def test_same_seed_same_mask_and_steps_reach_the_denoiser(run_2d):
     b = predictor.predict_array(image, steps=2, seed=5)
     np.testing.assert_array_equal(a.probabilities, b.probabilities)
     calls = []
-    hook = predictor.model.denoiser.register_forward_hook(lambda m, args, out: calls.append(args[2]))
+    hook = predictor.model.denoiser.register_forward_hook(
+        lambda m, args, out: calls.append(args[2])
+    )
     predictor.predict_array(image, steps=5, sampler="ddpm")
     hook.remove()
     assert [int(t) for t in calls] == [1000, 750, 500, 251, 1]
