@@ -73,7 +73,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     from ldseg.data.io import find_pairs
     from ldseg.training.trainer import train
 
-    config = Config.load(args.config) if args.config else Config()
+    config = Config.load(args.config, preset=True) if args.config else Config()
     overrides = {
         "size": ("data", "size"),
         "classes": ("model", "num_classes"),

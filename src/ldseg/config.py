@@ -132,8 +132,9 @@ class Config:
         atomic_write_text(path, json.dumps(self.to_dict(), indent=2) + "\n")
 
     @classmethod
-    def load(cls, path: Path) -> Config:
-        """Read a ``config.json`` (strict) or a YAML/JSON preset (missing keys take defaults)."""
+    def load(cls, path: Path, preset: bool = False) -> Config:
+        """Read a run's ``config.json`` (every key required) or, with ``preset``, a YAML/JSON
+        preset whose missing keys take the defaults."""
         path = Path(path)
         try:
             text = path.read_text()
@@ -142,7 +143,7 @@ class Config:
             raise LDSegError(f"{path}: cannot read config ({err})") from None
         if not isinstance(raw, dict):
             raise LDSegError(f"{path}: config must be a mapping")
-        return cls.from_dict(raw, str(path), partial=path.suffix in (".yaml", ".yml"))
+        return cls.from_dict(raw, str(path), partial=preset)
 
 
 def _build(cls: type, raw: Any, where: str, partial: bool) -> Any:

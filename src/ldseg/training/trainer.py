@@ -206,9 +206,10 @@ def train(
             best_dice, best_epoch = score, epoch
             save_weights(out_dir / "best.safetensors", tensors, metadata)
         write_metrics(out_dir, header, rows)
-        epochs.set_postfix(
-            loss=f"{row['loss']:.3f}", val_dice=f"{row.get('val_mean_dice', float('nan')):.3f}"
-        )
+        postfix = {"loss": f"{row['loss']:.3f}"}
+        if val_cases and best_epoch:
+            postfix["best_val_dice"] = f"{best_dice:.3f}"
+        epochs.set_postfix(postfix)
     plot_curves(out_dir / "curves.png", rows, class_labels)
     return TrainResult(
         out_dir,
