@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import argparse
+import shlex
 import sys
 import time
 from collections.abc import Sequence
 from pathlib import Path
 
 from ldseg import __version__
+from ldseg.config import LAYOUTS
 from ldseg.errors import LDSegError
 
 
@@ -39,8 +41,13 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--epochs", type=int, default=None, help="training epochs (default 30)")
 
     train = sub.add_parser("train", help="train a model into a run folder")
-    train.add_argument("--data", type=Path, required=True, help="folder with images/ and masks/")
-    train.add_argument("--val-data", type=Path, help="validation folder (default: hold out 10%%)")
+    train.add_argument(
+        "--data", type=Path, required=True, help="dataset folder or pair list (see check-data)"
+    )
+    train.add_argument(
+        "--val-data", type=Path, help="validation set (default: DATA's val split, or hold out 10%%)"
+    )
+    train.add_argument("--layout", choices=LAYOUTS, help="dataset layout (default: detected)")
     train.add_argument("--out", type=Path, required=True, help="run folder to create")
     train.add_argument("--config", type=Path, help="YAML or JSON preset (see configs/)")
     train.add_argument("--quiet", action="store_true", help="no progress bars")
@@ -57,6 +64,7 @@ def build_parser() -> argparse.ArgumentParser:
     predict.add_argument(
         "--strict", action="store_true", help="stop at the first bad file instead of skipping it"
     )
+    _add_sampling_outputs(predict)
 
     evaluate = sub.add_parser("evaluate", help="Dice and IoU of predicted masks against truth")
     evaluate.add_argument("--pred", type=Path, required=True, help="folder of predicted masks")
@@ -65,12 +73,15 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument(
         "--out", type=Path, help="JSON report (default: PRED/evaluation.json); CSV beside it"
     )
+    _add_report_flags(evaluate)
+    _add_experiment_parser(sub)
+    _add_check_data_parser(sub)
     return parser
 
 
 def cmd_train(args: argparse.Namespace) -> int:
     from ldseg.config import Config
-    from ldseg.data.io import find_pairs
+    from ldseg.data.layouts import configure, discover
     from ldseg.training.trainer import train
 
     config = Config.load(args.config, preset=True) if args.config else Config()
@@ -86,9 +97,13 @@ def cmd_train(args: argparse.Namespace) -> int:
         value = getattr(args, arg)
         if value is not None:
             setattr(getattr(config, section), key, value)
+    layout = args.layout or config.data.layout
+    spec = discover(args.data, layout)
+    configure(config, spec)
     config.validate("command line")
-    train_pairs = find_pairs(args.data)
-    val_pairs = find_pairs(args.val_data) if args.val_data else None
+    train_pairs = spec.pairs("train")
+    val_pairs = discover(args.val_data, layout).pairs("val") if args.val_data else None
+    val_pairs = val_pairs or spec.splits.get("val")
     result = train(config, train_pairs, val_pairs, args.out, progress=not args.quiet)
     print(
         f"trained {result.epochs} epochs in {result.seconds:.0f} s; best validation Dice "
@@ -101,13 +116,14 @@ def cmd_predict(args: argparse.Namespace) -> int:
     from ldseg.data.io import list_images
     from ldseg.inference import Predictor
 
+    extras = _sampling_outputs(args)
     predictor = Predictor.from_run(args.run, weights=args.weights)
     paths = list_images(args.input)
     failures: list[str] = []
     start = time.perf_counter()
     for path in paths:
         try:
-            predictor.predict_file(path, args.out, args.steps, args.sampler, args.seed)
+            predictor.predict_file(path, args.out, args.steps, args.sampler, args.seed, *extras)
         except LDSegError as err:
             if args.strict:
                 raise
@@ -129,9 +145,10 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     from ldseg.evaluation import evaluate_folders
 
     out = args.out or args.pred / "evaluation.json"
-    report = evaluate_folders(args.pred, args.truth, args.classes, out)
+    report = evaluate_folders(args.pred, args.truth, args.classes, out, surface=True)
     print(format_report(report))
     print(f"report: {out} (per case: {out.with_suffix('.csv')})")
+    _evaluate_extras(args, report, out)
     return 0
 
 
@@ -156,11 +173,181 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return 0
 
 
+# Experiments, uncertainty and trajectory outputs of predict, HTML reports of evaluate.
+
+
+def _add_sampling_outputs(predict: argparse.ArgumentParser) -> None:
+    predict.add_argument(
+        "--samples", type=int, default=1, help="samples per image; the mask is their mean's argmax"
+    )
+    predict.add_argument(
+        "--save-uncertainty",
+        action="store_true",
+        help="write the mean foreground probability and per-pixel SD maps to OUT/uncertainty "
+        "(needs --samples 2 or more)",
+    )
+    predict.add_argument(
+        "--save-trajectory",
+        action="store_true",
+        help="write a picture strip and a GIF of the reverse process to OUT/trajectory",
+    )
+
+
+def _sampling_outputs(args: argparse.Namespace) -> tuple[int, bool, bool]:
+    if args.samples < 1 or (args.save_uncertainty and args.samples < 2):
+        raise LDSegError("--samples must be at least 1, and at least 2 with --save-uncertainty")
+    return args.samples, args.save_uncertainty, args.save_trajectory
+
+
+def _add_report_flags(evaluate: argparse.ArgumentParser) -> None:
+    evaluate.add_argument(
+        "--report", action="store_true", help="also write report.html beside the JSON report"
+    )
+    evaluate.add_argument("--images", type=Path, help="image folder, for the report's overlays")
+
+
+def _evaluate_extras(args: argparse.Namespace, report: dict, out: Path) -> None:
+    """Print the surface distances; write report.html with ``--report``."""
+    unit = report["distance_unit"]
+    print(f"fg mean HD95 {_fmt(report['mean_hd95'])} {unit}, ASD {_fmt(report['mean_asd'])} {unit}")
+    if args.report:
+        from ldseg.evaluation.report import write_html_report
+
+        command = shlex.join(["ldseg", *args.argv])
+        html = out.with_name("report.html")
+        write_html_report(report, html, args.images, args.pred, args.truth, command=command)
+        print(f"HTML report: {html}")
+
+
+def _comma_list(kind: type):
+    def parse(text: str) -> list:
+        try:
+            return [kind(item) for item in text.split(",") if item.strip()]
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected a comma-separated list: {text!r}") from None
+
+    return parse
+
+
+def _add_experiment_parser(sub) -> None:
+    """``ldseg experiment NAME``; option names match the ``run_NAME`` function parameters."""
+    experiment = sub.add_parser(
+        "experiment", help="the paper's experiments; each writes results.json and figures"
+    )
+    names = experiment.add_subparsers(dest="experiment", required=True, metavar="EXPERIMENT")
+
+    def add(name: str, help: str, several_runs: bool = False, data: bool = True):
+        parser = names.add_parser(name, help=help)
+        if several_runs:
+            runs_help = "trained run folder (repeat the option for several)"
+            parser.add_argument(
+                "--run",
+                dest="runs",
+                metavar="RUN",
+                type=Path,
+                action="append",
+                required=True,
+                help=runs_help,
+            )
+        else:
+            parser.add_argument("--run", type=Path, required=True, help="trained run folder")
+        if data:
+            parser.add_argument(
+                "--data", type=Path, required=True, help="test folder with images/ and masks/"
+            )
+        parser.add_argument(
+            "--out", type=Path, help=f"output folder (default: ./ldseg-{name}, or the next free)"
+        )
+        parser.add_argument("--weights", default="best", choices=("best", "last"))
+        parser.add_argument("--sampler", choices=("ddim", "ddpm"), help="default: the run's")
+        return parser
+
+    def seeded(parser, max_cases: bool = True) -> None:
+        parser.add_argument("--seed", type=int, default=0, help="seed of the initial noise")
+        if max_cases:
+            parser.add_argument("--max-cases", type=int, help="use only the first N test cases")
+
+    one_k = {"type": int, "help": "sampling steps K (default: the run's)"}
+    evaluate = add("evaluate", "accuracy table: Dice, IoU, HD95, ASD, per-case CSV, report.html")
+    evaluate.add_argument("--steps", **one_k)
+    seeded(evaluate, max_cases=False)
+    steps = add("steps", "Dice and time per image against the number of sampling steps K")
+    k_values = [1, 2, 5, 10, 20, 50, 100, 1000]
+    steps.add_argument(
+        "--steps", type=_comma_list(int), default=k_values, help="values of K (%(default)s)"
+    )
+    steps.add_argument("--repeats", type=int, default=3, help="timed runs after a warm-up")
+    seeded(steps)
+    noise = add("noise", "Dice against Gaussian noise added to the test images", True)
+    sigmas = [0, 0.05, 0.1, 0.15, 0.2]
+    noise.add_argument(
+        "--sigmas", type=_comma_list(float), default=sigmas, help="noise SDs (%(default)s)"
+    )
+    noise.add_argument("--steps", **one_k)
+    seeded(noise)
+    timing = add("timing", "time per image and peak memory against image size", True, False)
+    sizes_help = "sizes N or NxN[xN] (default: 128,256,512 in 2D; 32,64,128 in 3D)"
+    timing.add_argument("--sizes", type=_comma_list(str), help=sizes_help)
+    timing.add_argument("--steps", **one_k)
+    timing.add_argument("--repeats", type=int, default=5, help="timed runs after a warm-up")
+    uncertainty = add("uncertainty", "uncertainty maps; does the SD point at errors?")
+    uncertainty.add_argument("--samples", type=int, default=20, help="samples per image")
+    uncertainty.add_argument("--steps", **one_k)
+    seeded(uncertainty)
+
+
+def cmd_experiment(args: argparse.Namespace) -> int:
+    import importlib
+
+    from ldseg.experiments.results import free_dir
+
+    module = importlib.import_module(f"ldseg.experiments.{args.experiment}")
+    out = args.out or free_dir(Path(f"ldseg-{args.experiment}"))
+    options = {
+        key: value
+        for key, value in vars(args).items()
+        if key not in ("command", "experiment", "debug", "argv", "out")
+    }
+    command = shlex.join(["ldseg", *getattr(args, "argv", sys.argv[1:])])
+    getattr(module, f"run_{args.experiment}")(out_dir=out, command=command, **options)
+    print(f"results: {out / 'results.json'}")
+    return 0
+
+
+def _add_check_data_parser(sub) -> None:
+    check = sub.add_parser(
+        "check-data", help="check a dataset: pairs, shapes, geometry, labels; exit 1 if unusable"
+    )
+    check.add_argument("data", type=Path, help="dataset folder or CSV/JSON pair list")
+    check.add_argument("--classes", type=int, help="declared number of classes (with background)")
+    check.add_argument("--layout", choices=LAYOUTS, help="dataset layout (default: detected)")
+    check.add_argument("--binarize", type=float, help="foreground is mask > T (127 for JPEG)")
+    check.add_argument("--config", type=Path, help="preset whose data settings apply (configs/)")
+    check.add_argument("--quiet", action="store_true", help="no progress bars")
+
+
+def cmd_check_data(args: argparse.Namespace) -> int:
+    from ldseg.config import Config
+    from ldseg.data.check import check_dataset, format_check
+
+    config = Config.load(args.config, preset=True) if args.config else Config()
+    data = config.data
+    data.layout = args.layout or data.layout
+    data.binarize = data.binarize if args.binarize is None else args.binarize
+    classes = args.classes or config.model.num_classes
+    result = check_dataset(args.data, data, classes, progress=not args.quiet)
+    print(format_check(result))
+    return 0 if result.ok else 1
+
+
 COMMANDS = {"demo": cmd_demo, "train": cmd_train, "predict": cmd_predict, "evaluate": cmd_evaluate}
+COMMANDS["check-data"] = cmd_check_data
+COMMANDS["experiment"] = cmd_experiment
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    args.argv = list(sys.argv[1:] if argv is None else argv)  # for results.json
     try:
         return COMMANDS[args.command](args)
     except LDSegError as err:

@@ -21,6 +21,19 @@ from ldseg.errors import LDSegError
 from ldseg.utils import atomic_write_text
 
 INTENSITY_MODES = ("minmax", "zscore", "percentile")
+LAYOUTS = ("auto", "folders", "nnunet", "list", "glas")
+AUGMENTATIONS = ("flip", "rot90", "affine", "intensity")
+WINDOW_BLENDS = ("gaussian", "constant")
+MODEL_NAMES = (
+    "ldseg",
+    "ldseg-ld",
+    "ldseg-id",
+    "ldseg-ld-id",
+    "resunet",
+    "unet",
+    "pixel-diffusion",
+    "two-stage",
+)
 
 
 @dataclass
@@ -46,12 +59,52 @@ class ModelConfig:
 
 @dataclass
 class DataConfig:
-    """Preprocessing: training size (its length sets 2D or 3D), intensity normalisation."""
+    """Dataset layout, labels, geometry, intensity and augmentation.
+
+    ``size`` (its length sets 2D or 3D) is the whole image's size with ``resize``; without it,
+    images keep their grid (resampled to ``spacing`` if set), training takes random ``size``
+    crops (half of them centred on foreground) and prediction a sliding window of ``size``
+    whose windows overlap by ``window_overlap`` and blend with ``window_blend`` weights.
+    Labels: ``binarize`` T makes ``mask > T`` the foreground (127 for JPEG masks, 0 for
+    instance ids); ``class_mapping[v]`` is the class of label value ``v``.
+    """
 
     size: list[int] = field(default_factory=lambda: [128, 128])
     intensity: str = "minmax"
     class_names: list[str] | None = None
     val_fraction: float = 0.1
+    layout: str = "auto"
+    binarize: float | None = None
+    class_mapping: list[int] | None = None
+    resize: bool = True
+    spacing: list[float] | None = None
+    window_overlap: float = 0.25
+    window_blend: str = "gaussian"
+    augment: list[str] = field(default_factory=list)
+
+    def problems(self) -> list[str]:
+        """What is wrong with the data settings (empty when they are valid)."""
+        found = []
+        if self.layout not in LAYOUTS:
+            found.append(f"data.layout must be one of {LAYOUTS}")
+        if self.class_mapping is not None and (
+            not self.class_mapping or min(self.class_mapping) < 0
+        ):
+            found.append("data.class_mapping must be a non-empty list of classes >= 0")
+        if self.spacing is not None and (
+            len(self.spacing) != len(self.size) or min(self.spacing) <= 0 or self.resize
+        ):
+            found.append("data.spacing needs data.resize false and one positive value per axis")
+        if not 0 <= self.window_overlap < 1:
+            found.append("data.window_overlap must be in [0, 1)")
+        if self.window_blend not in WINDOW_BLENDS:
+            found.append(f"data.window_blend must be one of {WINDOW_BLENDS}")
+        unknown = sorted(set(self.augment) - set(AUGMENTATIONS))
+        if unknown:
+            found.append(f"data.augment {unknown}: choose from {AUGMENTATIONS}")
+        if "rot90" in self.augment and len(set(self.size[:2])) > 1:
+            found.append("data.augment rot90 needs a square size in the first two axes")
+        return found
 
 
 @dataclass
@@ -114,12 +167,18 @@ class Config:
             problems.append("model.num_classes must be at least 2 (or 0 to take it from the data)")
         if self.model.in_channels < 0:
             problems.append("model.in_channels must be positive (or 0 to take it from the data)")
+        if self.model.name not in MODEL_NAMES:
+            problems.append(f"model.name must be one of {', '.join(MODEL_NAMES)}")
         if self.data.intensity not in INTENSITY_MODES:
             problems.append(f"data.intensity must be one of {INTENSITY_MODES}")
         if self.sampling.sampler not in ("ddim", "ddpm"):
             problems.append("sampling.sampler must be 'ddim' or 'ddpm'")
         if not 1 <= self.sampling.steps <= self.model.timesteps:
             problems.append(f"sampling.steps must be between 1 and {self.model.timesteps}")
+        problems += self.data.problems()
+        mapping, classes = self.data.class_mapping, self.model.num_classes
+        if mapping and classes and max(mapping) >= classes:
+            problems.append(f"data.class_mapping reaches class {max(mapping)} of {classes}")
         names = self.data.class_names
         if names is not None and self.model.num_classes and len(names) != self.model.num_classes:
             problems.append(

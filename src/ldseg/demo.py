@@ -47,7 +47,7 @@ def run_demo(out: Path | None = None, epochs: int | None = None) -> dict:
     config = Config(
         model=ModelConfig(num_classes=4, channels=[16, 32, 64, 32]),
         data=DataConfig(size=list(SIZE), class_names=CLASS_NAMES),
-        train=TrainConfig(epochs=epochs or DEFAULT_EPOCHS, val_every=5, ema_decay=0.995),
+        train=TrainConfig(epochs=epochs or DEFAULT_EPOCHS, val_every=5, ema_decay=0.995, lr=2e-3),
     )
     result = train(config, find_pairs(data / "train"), find_pairs(data / "val"), out / "run")
     print(f"trained in {result.seconds:.0f} s; best validation Dice {result.best_val_dice:.4f}")

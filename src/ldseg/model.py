@@ -21,6 +21,16 @@ from ldseg.nets.blocks import stage_strides, standardize
 DECODER_INPUTS = ("z_minus_eps", "x0")
 
 
+def check_divisible(spatial_shape: Sequence[int], factor: Sequence[int]) -> None:
+    """Raise if ``spatial_shape`` does not divide by ``factor`` on every axis."""
+    if len(spatial_shape) != len(factor) or any(
+        s % f for s, f in zip(spatial_shape, factor, strict=True)
+    ):
+        raise ValueError(
+            f"input size {tuple(spatial_shape)} must divide by {tuple(factor)} on every axis"
+        )
+
+
 class LDSegLoss(NamedTuple):
     """Total loss of Algorithm 1 and its three terms (each already a scalar)."""
 
@@ -51,7 +61,10 @@ class LDSeg(nn.Module):
             ``(z_lt - sqrt(1 - abar_t) eps_hat) / sqrt(abar_t)``, standardised like ``z_l0``
             (unstandardised it explodes near t = T, where sqrt(abar_t) is about 1e-4), a
             variant to compare.
+        restandardize: the default of ``sample``'s ``restandardize``.
     """
+
+    ema_target = "denoiser"  # the submodule whose EMA copy is saved and sampled
 
     def __init__(
         self,
@@ -69,6 +82,7 @@ class LDSeg(nn.Module):
         gamma: float = 2.0,
         lam: float = 1.0,
         decoder_input: str = "z_minus_eps",
+        restandardize: bool = True,
     ) -> None:
         super().__init__()
         if spatial_dims not in (2, 3):
@@ -91,6 +105,7 @@ class LDSeg(nn.Module):
         self.latent_factor = factor
         self.gamma, self.lam = gamma, lam
         self.decoder_input = decoder_input
+        self.restandardize = restandardize
         self.schedule = schedule or NoiseSchedule()
         self.label_encoder = LabelEncoder(spatial_dims, num_classes, channels, strides, dropout)
         self.image_encoder = ImageEncoder(
@@ -104,13 +119,7 @@ class LDSeg(nn.Module):
 
     def check_size(self, spatial_shape: Sequence[int]) -> None:
         """Raise if a spatial shape does not divide by the latent factor on every axis."""
-        if len(spatial_shape) != self.spatial_dims or any(
-            s % f for s, f in zip(spatial_shape, self.latent_factor, strict=True)
-        ):
-            raise ValueError(
-                f"input size {tuple(spatial_shape)} must divide by the latent factor "
-                f"{self.latent_factor} on every axis"
-            )
+        check_divisible(spatial_shape, self.latent_factor)
 
     def forward(
         self, image: torch.Tensor, mask: torch.Tensor, generator: torch.Generator | None = None
@@ -145,7 +154,7 @@ class LDSeg(nn.Module):
         sampler,
         generator: torch.Generator | None = None,
         noise: torch.Tensor | None = None,
-        restandardize: bool = True,
+        restandardize: bool | None = None,
         trajectory: list[torch.Tensor] | None = None,
         denoiser: nn.Module | None = None,
     ) -> torch.Tensor:
@@ -156,13 +165,16 @@ class LDSeg(nn.Module):
             sampler: a DDIM or DDPM sampler with its timesteps set.
             generator: random source of the initial latent (and DDPM noise).
             noise: an explicit initial latent instead of drawing one.
-            restandardize: give the latent mean 0 and std 1 after every step, as the reference.
+            restandardize: give the latent mean 0 and std 1 after every step, as the reference
+                does (default: the model's ``restandardize``).
             trajectory: if given, the latent after every step is appended to it.
             denoiser: a denoiser to use instead of ``self.denoiser`` (its EMA copy in training).
         """
         self.check_size(image.shape[2:])
         z_i = self.image_encoder(image)
         denoiser = denoiser or self.denoiser
+        if restandardize is None:
+            restandardize = self.restandardize
         z = noise
         if z is None:
             z = torch.randn(z_i.shape, generator=generator, device=z_i.device, dtype=z_i.dtype)
@@ -174,24 +186,3 @@ class LDSeg(nn.Module):
             if trajectory is not None:
                 trajectory.append(z.clone())
         return torch.softmax(self.label_decoder(z), dim=1)
-
-
-def build_model(config) -> LDSeg:
-    """Build the model a ``Config`` describes (``in_channels``/``num_classes`` must be resolved)."""
-    m = config.model
-    return LDSeg(
-        spatial_dims=config.spatial_dims,
-        in_channels=m.in_channels,
-        num_classes=m.num_classes,
-        channels=m.channels,
-        latent_factor=m.latent_factor,
-        denoiser_channels=m.denoiser_channels,
-        denoiser_attention=m.denoiser_attention,
-        num_res_blocks=m.num_res_blocks,
-        num_heads=m.num_heads,
-        dropout=m.dropout,
-        schedule=NoiseSchedule(m.timesteps, m.schedule),
-        gamma=m.gamma,
-        lam=m.lam,
-        decoder_input=m.decoder_input,
-    )

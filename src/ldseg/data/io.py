@@ -1,4 +1,5 @@
-"""Read images and masks (PNG, BMP, JPEG, TIFF, NIfTI), write masks atomically, pair files."""
+"""Read images and masks (PNG, BMP, JPEG, TIFF, NIfTI, MHA/MHD, NRRD), write masks atomically in
+the input's exact geometry, pair files."""
 
 from __future__ import annotations
 
@@ -8,8 +9,10 @@ from pathlib import Path
 
 import nibabel as nib
 import numpy as np
-from monai.data import NibabelReader, PILReader
+import SimpleITK as sitk
+from monai.data import ImageReader, NibabelReader, PILReader
 from monai.transforms import LoadImage
+from monai.utils import ensure_tuple
 from PIL import Image
 
 from ldseg.errors import DataError
@@ -17,6 +20,8 @@ from ldseg.utils import atomic_write
 
 RASTER_SUFFIXES = (".png", ".bmp", ".jpg", ".jpeg", ".tif", ".tiff")
 VOLUME_SUFFIXES = (".nii", ".nii.gz")
+ITK_SUFFIXES = (".mha", ".mhd", ".nrrd", ".nhdr")
+COMPANION_SUFFIXES = (".raw", ".zraw", ".raw.gz")  # pixel data of .mhd/.nhdr headers
 IMAGE_DIRS = ("images", "Image")
 MASK_DIRS = ("masks", "labels", "Label")
 MASK_SUFFIXES = ("_label", "_mask", "_gt", "_anno", "_seg")
@@ -24,17 +29,23 @@ _SHOWN = 5  # unmatched files named in an error message
 
 
 def _unsupported(path: Path) -> DataError:
-    expected = ", ".join(RASTER_SUFFIXES + VOLUME_SUFFIXES)
+    expected = ", ".join(RASTER_SUFFIXES + VOLUME_SUFFIXES + ITK_SUFFIXES)
     return DataError(f"{path}: unsupported file type (expected {expected})")
 
 
 @dataclass(frozen=True)
 class Pair:
-    """An image file, its mask file and their shared stem."""
+    """An image file, its mask file, their shared stem and further channel files of the image
+    (nnU-Net ``case_0001``, ``case_0002``, ...)."""
 
     image: Path
     mask: Path
     stem: str
+    channels: tuple[Path, ...] = ()
+
+    @property
+    def images(self) -> tuple[Path, ...]:
+        return (self.image, *self.channels)
 
 
 def file_stem(path: str | Path) -> str:
@@ -48,9 +59,48 @@ def is_volume(path: str | Path) -> bool:
     return Path(path).name.lower().endswith(VOLUME_SUFFIXES)
 
 
+def is_itk(path: str | Path) -> bool:
+    """Whether the file is MetaImage or NRRD (read and written with SimpleITK)."""
+    return Path(path).name.lower().endswith(ITK_SUFFIXES)
+
+
 def is_image_file(path: str | Path) -> bool:
     """Whether the suffix is a supported raster or volume format."""
-    return Path(path).name.lower().endswith(RASTER_SUFFIXES + VOLUME_SUFFIXES)
+    return Path(path).name.lower().endswith(RASTER_SUFFIXES + VOLUME_SUFFIXES + ITK_SUFFIXES)
+
+
+class SimpleITKReader(ImageReader):
+    """MONAI image reader for MetaImage and NRRD through SimpleITK.
+
+    Arrays come in ``(x, y[, z][, c])`` order with a 4x4 RAS affine, as ``NibabelReader`` gives
+    NIfTI, so both volume formats share one convention.
+    """
+
+    def verify_suffix(self, filename) -> bool:
+        return all(is_itk(f) for f in ensure_tuple(filename))
+
+    def read(self, data, **kwargs) -> sitk.Image:
+        paths = ensure_tuple(data)
+        if len(paths) != 1:
+            raise ValueError("SimpleITKReader reads one file at a time")
+        return sitk.ReadImage(str(paths[0]))
+
+    def get_data(self, img: sitk.Image) -> tuple[np.ndarray, dict]:
+        dims = img.GetDimension()
+        array = np.moveaxis(sitk.GetArrayFromImage(img), range(dims), range(dims)[::-1])
+        affine = itk_affine(img)
+        channel = float("nan") if img.GetNumberOfComponentsPerPixel() == 1 else -1
+        meta = {"affine": affine, "original_affine": affine, "original_channel_dim": channel}
+        return array, meta | {"spatial_shape": np.asarray(array.shape[:dims]), "space": "RAS"}
+
+
+def itk_affine(img: sitk.Image | sitk.ImageFileReader) -> np.ndarray:
+    """4x4 RAS affine of a SimpleITK image (its LPS direction, spacing and origin)."""
+    dims = len(img.GetSpacing())
+    affine = np.eye(4)
+    affine[:dims, :dims] = np.reshape(img.GetDirection(), (dims, dims)) * img.GetSpacing()
+    affine[:dims, 3] = img.GetOrigin()
+    return np.diag([-1.0, -1.0, 1.0, 1.0]) @ affine
 
 
 def _one_line(err: Exception) -> str:
@@ -74,6 +124,8 @@ def _load(path: str | Path, dtype: type, converter: Callable | None) -> tuple[np
         raise DataError(f"{path}: no such file")
     if is_volume(path):
         reader, kind = NibabelReader(), "volume"
+    elif is_itk(path):
+        reader, kind = SimpleITKReader(), "volume"
     elif path.name.lower().endswith(RASTER_SUFFIXES):
         # reverse_indexing=False keeps PIL's row-major (H, W) layout instead of MONAI's (W, H)
         reader, kind = PILReader(converter=converter, reverse_indexing=False), "raster"
@@ -104,9 +156,28 @@ def read_image(path: str | Path) -> tuple[np.ndarray, dict]:
     """Image as float32 ``(C, *spatial)`` and its meta (path, kind, spatial_shape, affine, spacing).
 
     Raster images are ``(C, H, W)`` as PIL/numpy give them (grey C=1, colour C=3, alpha dropped);
-    NIfTI volumes are ``(C, X, Y, Z)`` as nibabel gives them.
+    NIfTI volumes are ``(C, X, Y, Z)`` as nibabel gives them, MHA/NRRD in the same axis order.
     """
     return _load(path, np.float32, _image_mode)
+
+
+def check_same_grid(meta: dict, reference: dict, what: str) -> None:
+    """Raise unless two images share shape and (within 1e-4) affine; ``what`` names them."""
+    shape, ref_shape = meta["spatial_shape"], reference["spatial_shape"]
+    if shape != ref_shape:
+        raise DataError(f"{meta['path']}: shape {shape} differs from {what} {ref_shape}")
+    if not np.allclose(meta["affine"], reference["affine"], rtol=1e-4, atol=1e-4):
+        raise DataError(
+            f"{meta['path']}: geometry (spacing, origin or direction) differs from {what}"
+        )
+
+
+def read_channels(paths: Sequence[str | Path]) -> tuple[np.ndarray, dict]:
+    """One image from several files (one or more channels each) on one grid, concatenated."""
+    arrays, metas = zip(*(read_image(p) for p in paths), strict=True)
+    for meta in metas[1:]:
+        check_same_grid(meta, metas[0], f"channel file {Path(paths[0]).name}")
+    return np.concatenate(arrays), metas[0]
 
 
 def _as_labels(array: np.ndarray, where: str | Path) -> np.ndarray:
@@ -120,17 +191,39 @@ def _as_labels(array: np.ndarray, where: str | Path) -> np.ndarray:
     return array.astype(np.int64)
 
 
-def read_mask(path: str | Path) -> np.ndarray:
-    """Mask as an int64 label map of the image's spatial shape (no channel axis).
+def read_label(path: str | Path, binarize: float | None = None) -> tuple[np.ndarray, dict]:
+    """Mask as an int64 label map of the image's spatial shape (no channel axis), and its meta.
 
-    RGB(A) masks whose colour channels are identical are accepted; alpha is ignored.
+    RGB(A) masks whose colour channels are identical are accepted; alpha is ignored. With
+    ``binarize`` the mask becomes ``mean over channels > binarize`` (e.g. 127 for JPEG masks,
+    0 for instance ids).
     """
     array, meta = _load(path, np.float64, None)
     if meta["kind"] == "raster" and array.shape[0] in (2, 4):
         array = array[:-1]
+    if binarize is not None:
+        return (array.mean(0) > binarize).astype(np.int64), meta
     if not (array == array[:1]).all():
-        raise DataError(f"{path}: mask has {array.shape[0]} differing channels, expected one")
-    return _as_labels(array[0], path)
+        raise DataError(
+            f"{path}: mask has {array.shape[0]} differing channels, expected one "
+            "(binarise colour or JPEG masks with --binarize or data.binarize)"
+        )
+    return _as_labels(array[0], path), meta
+
+
+def read_mask(path: str | Path, binarize: float | None = None) -> np.ndarray:
+    """The label map of :func:`read_label`."""
+    return read_label(path, binarize)[0]
+
+
+def mask_suffix(reference: str | Path) -> str:
+    """Suffix of a mask written for ``reference``: .nii.gz, .mha, .nrrd, or .png for rasters."""
+    name = Path(reference).name.lower()
+    if is_volume(name):
+        return ".nii.gz"
+    if is_itk(name):
+        return ".nrrd" if name.endswith((".nrrd", ".nhdr")) else ".mha"
+    return ".png"
 
 
 def write_mask(mask: np.ndarray, reference: str | Path, out_path: str | Path) -> Path:
@@ -138,16 +231,22 @@ def write_mask(mask: np.ndarray, reference: str | Path, out_path: str | Path) ->
 
     Raster reference: PNG (uint8, or uint16 above 255) of the ``(H, W)`` mask.
     NIfTI reference: ``.nii.gz`` with the reference's affine and header, dtype uint8 (or uint16).
+    MHA/MHD/NRRD reference: ``.mha``/``.nrrd`` with its origin, spacing and direction.
     """
     reference, out_path = Path(reference), Path(out_path)
     labels = _as_labels(np.asarray(mask), out_path)
     if labels.size and labels.max() > np.iinfo(np.uint16).max:
         raise DataError(f"{out_path}: mask values above 65535 cannot be written")
-    dtype = np.uint8 if not labels.size or labels.max() <= 255 else np.uint16
+    labels = labels.astype(np.uint8 if not labels.size or labels.max() <= 255 else np.uint16)
     try:
         if is_volume(reference):
             ref = nib.load(reference)
             expected = tuple(ref.shape[:3])
+        elif is_itk(reference):
+            ref = sitk.ImageFileReader()
+            ref.SetFileName(str(reference))
+            ref.ReadImageInformation()
+            expected = tuple(ref.GetSize())
         else:
             with Image.open(reference) as ref_image:
                 expected = (ref_image.height, ref_image.width)
@@ -156,20 +255,30 @@ def write_mask(mask: np.ndarray, reference: str | Path, out_path: str | Path) ->
     if labels.shape != expected:
         raise DataError(f"{out_path}: mask shape {labels.shape} != reference shape {expected}")
 
+    out_path = out_path.with_name(file_stem(out_path) + mask_suffix(reference))
     if is_volume(reference):
         header = ref.header.copy()
-        header.set_data_dtype(dtype)
+        header.set_data_dtype(labels.dtype)
         header.set_slope_inter(1, 0)
-        image = type(ref)(labels.astype(dtype), ref.affine, header)
-        out_path = out_path.with_name(f"{file_stem(out_path)}.nii.gz")
-        return atomic_write(out_path, image.to_filename)
-    out_path = out_path.with_name(f"{file_stem(out_path)}.png")
-    return atomic_write(out_path, lambda tmp: Image.fromarray(labels.astype(dtype)).save(tmp))
+        return atomic_write(out_path, type(ref)(labels, ref.affine, header).to_filename)
+    if is_itk(reference):
+        image = sitk.GetImageFromArray(labels.transpose())
+        image.SetOrigin(ref.GetOrigin())
+        image.SetSpacing(ref.GetSpacing())
+        image.SetDirection(ref.GetDirection())
+        return atomic_write(out_path, lambda tmp: sitk.WriteImage(image, str(tmp), True))
+    return atomic_write(out_path, lambda tmp: Image.fromarray(labels).save(tmp))
 
 
-def _folder_files(folder: Path, strict: bool) -> list[Path]:
+def folder_files(folder: Path, strict: bool) -> list[Path]:
     """Sorted non-hidden image files of a folder; other files raise (strict) or are skipped."""
-    files = sorted(p for p in folder.iterdir() if p.is_file() and not p.name.startswith("."))
+    files = sorted(
+        p
+        for p in folder.iterdir()
+        if p.is_file()
+        and not p.name.startswith(".")
+        and not p.name.lower().endswith(COMPANION_SUFFIXES)
+    )
     if strict:
         for p in files:
             if not is_image_file(p):
@@ -180,7 +289,7 @@ def _folder_files(folder: Path, strict: bool) -> list[Path]:
     return files
 
 
-def _subfolder(folder: Path, names: Sequence[str]) -> Path | None:
+def subfolder(folder: Path, names: Sequence[str]) -> Path | None:
     return next((folder / n for n in names if (folder / n).is_dir()), None)
 
 
@@ -189,16 +298,14 @@ def _named(paths: Sequence[Path]) -> str:
     return shown + (f", ... ({len(paths)} in all)" if len(paths) > _SHOWN else "")
 
 
-def pair_files(
+def match_files(
     images: Sequence[Path],
     masks: Sequence[Path],
     where: str | Path,
     kinds: tuple[str, str] = ("image", "mask"),
-) -> list[Pair]:
-    """Pair files by stem (a mask may add a suffix such as ``_label``), sorted by stem.
-
-    ``kinds`` names the two sides in error messages, e.g. ``("image", "mask")``.
-    """
+) -> tuple[list[Pair], list[Path], list[Path]]:
+    """Pair files by stem (a mask may add a suffix such as ``_label``), sorted by stem; also
+    returns the images and the masks left without a partner. Duplicates raise."""
     by_stem: dict[str, Path] = {}
     for image in images:
         if file_stem(image) in by_stem:
@@ -219,14 +326,36 @@ def pair_files(
         else:
             matched[stem] = mask
     lonely_images = [p for s, p in by_stem.items() if s not in matched]
+    return [Pair(by_stem[s], matched[s], s) for s in sorted(matched)], lonely_images, lonely_masks
+
+
+def unmatched_error(
+    where: str | Path, lonely_images: Sequence[Path], lonely_masks: Sequence[Path], kinds=None
+) -> DataError:
+    """One error naming the unpaired files."""
+    kinds = kinds or ("image", "mask")
     problems = [
         f"no {other} for {len(lonely)} {kind}(s): {_named(lonely)}"
         for lonely, kind, other in [(lonely_images, *kinds), (lonely_masks, *kinds[::-1])]
         if lonely
     ]
-    if problems:
-        raise DataError(f"{where}: {'; '.join(problems)}")
-    return [Pair(by_stem[s], matched[s], s) for s in sorted(matched)]
+    return DataError(f"{where}: {'; '.join(problems)}")
+
+
+def pair_files(
+    images: Sequence[Path],
+    masks: Sequence[Path],
+    where: str | Path,
+    kinds: tuple[str, str] = ("image", "mask"),
+) -> list[Pair]:
+    """Pair files by stem as :func:`match_files` does; any unpaired file raises.
+
+    ``kinds`` names the two sides in error messages, e.g. ``("image", "mask")``.
+    """
+    pairs, lonely_images, lonely_masks = match_files(images, masks, where, kinds)
+    if lonely_images or lonely_masks:
+        raise unmatched_error(where, lonely_images, lonely_masks, kinds)
+    return pairs
 
 
 def find_pairs(folder: str | Path) -> list[Pair]:
@@ -235,13 +364,13 @@ def find_pairs(folder: str | Path) -> list[Pair]:
     folder = Path(folder)
     if not folder.is_dir():
         raise DataError(f"{folder}: no such folder")
-    image_dir = _subfolder(folder, IMAGE_DIRS)
+    image_dir = subfolder(folder, IMAGE_DIRS)
     if image_dir is None:
         raise DataError(f"{folder}: no image folder (expected one of {', '.join(IMAGE_DIRS)})")
-    mask_dir = _subfolder(folder, MASK_DIRS)
+    mask_dir = subfolder(folder, MASK_DIRS)
     if mask_dir is None:
         raise DataError(f"{folder}: no mask folder (expected one of {', '.join(MASK_DIRS)})")
-    images, masks = _folder_files(image_dir, True), _folder_files(mask_dir, True)
+    images, masks = folder_files(image_dir, True), folder_files(mask_dir, True)
     return pair_files(images, masks, folder)
 
 
@@ -254,7 +383,7 @@ def list_images(path: str | Path) -> list[Path]:
         return [path]
     if not path.is_dir():
         raise DataError(f"{path}: no such file or folder")
-    return _folder_files(_subfolder(path, IMAGE_DIRS) or path, True)
+    return folder_files(subfolder(path, IMAGE_DIRS) or path, True)
 
 
 def list_masks(path: str | Path) -> list[Path]:
@@ -265,4 +394,4 @@ def list_masks(path: str | Path) -> list[Path]:
     path = Path(path)
     if not path.is_dir():
         raise DataError(f"{path}: no such folder")
-    return _folder_files(_subfolder(path, MASK_DIRS) or path, False)
+    return folder_files(subfolder(path, MASK_DIRS) or path, False)

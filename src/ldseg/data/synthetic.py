@@ -76,7 +76,7 @@ def _anatomy(rng: np.random.Generator, coords: np.ndarray) -> np.ndarray:
     short = rng.uniform(0.2, 0.28)
     lv_radii = np.array([short * rng.uniform(1.3, 1.7), short, *([short] * (ndim - 2))])
     lv_radii[1:] *= rng.uniform(0.85, 1.15, ndim - 1)
-    thickness = rng.uniform(0.08, 0.12)
+    thickness = rng.uniform(0.10, 0.14)  # wall about half the cavity radius, as in echo
     la_radii = short * rng.uniform(0.7, 1.0, ndim)
     # The LA sits beyond the base, along the long axis, and cuts into the ring.
     la_distance = lv_radii[0] + thickness + la_radii[0] * rng.uniform(-0.2, 0.3)

@@ -1,4 +1,5 @@
-"""Preprocessing shared by training and prediction (MONAI transforms): channels, intensity, size."""
+"""Preprocessing shared by training and prediction (MONAI transforms): labels, channels,
+intensity, size, and training crops and augmentation."""
 
 from __future__ import annotations
 
@@ -8,12 +9,20 @@ from pathlib import Path
 import numpy as np
 import torch
 from monai.transforms import (
+    CastToTyped,
     Compose,
     NormalizeIntensity,
+    RandAffined,
+    RandCropByPosNegLabeld,
     RandFlipd,
+    RandGaussianNoised,
+    RandRotate90d,
+    RandScaleIntensityd,
+    RandShiftIntensityd,
     Resize,
     ScaleIntensity,
     ScaleIntensityRangePercentiles,
+    SpatialPadd,
 )
 from monai.utils import convert_to_tensor
 
@@ -78,10 +87,54 @@ def preprocess_image(
     return resize_image(normalize_intensity(tensor, intensity), size)
 
 
-def flip_augmentation(spatial_dims: int, seed: int) -> Compose:
-    """Random flips along every spatial axis, applied to image and mask together."""
-    transform = Compose(
-        [RandFlipd(keys=("image", "mask"), prob=0.5, spatial_axis=a) for a in range(spatial_dims)]
-    )
+def relabel(mask: np.ndarray, mapping: Sequence[int] | None, path: Path | str) -> np.ndarray:
+    """Map label value ``v`` to class ``mapping[v]`` (identity without a mapping)."""
+    if mapping is None:
+        return mask
+    if mask.size and mask.max() >= len(mapping):
+        values = sorted(int(v) for v in np.unique(mask[mask >= len(mapping)]))
+        raise DataError(
+            f"{path}: label value(s) {values} have no entry in data.class_mapping {list(mapping)}"
+        )
+    return np.asarray(mapping, dtype=np.int64)[mask]
+
+
+def train_transform(
+    size: Sequence[int], crop: bool, augment: Sequence[str], seed: int
+) -> Compose | None:
+    """Training crops and augmentation of ``{"image", "mask"}`` cases (MONAI dictionary transforms).
+
+    ``crop``: pad to ``size`` and take one random ``size`` crop, centred on foreground or
+    background with equal probability. ``augment`` holds any of ``flip`` (every axis),
+    ``rot90`` (in the first two axes), ``affine`` (in-plane rotation up to 15 degrees, scale
+    0.9-1.1) and ``intensity`` (scale and shift by up to 10 %, Gaussian noise).
+    """
+    keys, dims = ("image", "mask"), len(size)
+    steps: list = []
+    if crop:
+        steps += [
+            SpatialPadd(keys, size),
+            RandCropByPosNegLabeld(keys, "mask", size, pos=1, neg=1, num_samples=1),
+        ]
+    if "flip" in augment:
+        steps += [RandFlipd(keys, prob=0.5, spatial_axis=a) for a in range(dims)]
+    if "rot90" in augment:
+        steps.append(RandRotate90d(keys, prob=0.5, spatial_axes=(0, 1)))
+    if "affine" in augment:
+        rotate = 0.26 if dims == 2 else (0.0, 0.0, 0.26)
+        steps.append(
+            RandAffined(
+                keys, prob=0.3, rotate_range=rotate, scale_range=0.1, mode=("bilinear", "nearest")
+            )
+        )
+    if "intensity" in augment:
+        steps += [
+            RandScaleIntensityd("image", factors=0.1, prob=0.3),
+            RandShiftIntensityd("image", offsets=0.1, prob=0.3),
+            RandGaussianNoised("image", prob=0.2, std=0.02),
+        ]
+    if not steps:
+        return None
+    transform = Compose([*steps, CastToTyped(keys, dtype=(torch.float32, torch.int64))])
     transform.set_random_state(seed=seed)
     return transform

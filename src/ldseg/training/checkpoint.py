@@ -34,26 +34,24 @@ def load_weights(path: Path) -> dict[str, torch.Tensor]:
         raise RunFolderError(f"{path}: not a valid safetensors file ({err})") from None
 
 
-def model_tensors(
-    model: nn.Module, ema_denoiser: nn.Module | None = None
-) -> dict[str, torch.Tensor]:
-    """The model's state under ``model.``, and the EMA denoiser's under ``ema_denoiser.``."""
+def model_tensors(model: nn.Module, ema: nn.Module | None = None) -> dict[str, torch.Tensor]:
+    """The model's state under ``model.``; the EMA copy of its ``ema_target`` under ``ema.``."""
     tensors = {f"model.{k}": v for k, v in model.state_dict().items()}
-    if ema_denoiser is not None:
-        tensors |= {f"ema_denoiser.{k}": v for k, v in ema_denoiser.state_dict().items()}
+    if ema is not None:
+        tensors |= {f"ema.{k}": v for k, v in ema.state_dict().items()}
     return tensors
 
 
 def load_model_tensors(
     model: nn.Module, tensors: dict[str, torch.Tensor], path: Path, use_ema: bool = True
 ) -> None:
-    """Load ``model.`` tensors into ``model``; with ``use_ema`` the denoiser takes the EMA copy."""
+    """Load ``model.`` tensors into ``model``; with ``use_ema`` its ``ema_target`` submodule
+    (the denoiser of LDSeg) takes the EMA copy."""
     state = {k[len("model.") :]: v for k, v in tensors.items() if k.startswith("model.")}
-    ema = {
-        k[len("ema_denoiser.") :]: v for k, v in tensors.items() if k.startswith("ema_denoiser.")
-    }
-    if use_ema and ema:
-        state |= {f"denoiser.{k}": v for k, v in ema.items()}
+    ema = {k[len("ema.") :]: v for k, v in tensors.items() if k.startswith("ema.")}
+    target = getattr(model, "ema_target", None)
+    if use_ema and ema and target:
+        state |= {f"{target}.{k}": v for k, v in ema.items()}
     try:
         model.load_state_dict(state, strict=True)
     except RuntimeError as err:

@@ -11,6 +11,7 @@ import io
 import math
 import time
 from collections.abc import Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -23,12 +24,13 @@ from tqdm import tqdm
 
 from ldseg.config import Config
 from ldseg.data.dataset import Case, load_cases
+from ldseg.data.geometry import window_inference
 from ldseg.data.io import Pair
-from ldseg.data.transforms import flip_augmentation, plain_tensor
+from ldseg.data.transforms import plain_tensor, train_transform
 from ldseg.diffusion import make_sampler
 from ldseg.errors import LDSegError
 from ldseg.evaluation.metrics import dice_iou
-from ldseg.model import LDSeg, build_model
+from ldseg.models import build_model
 from ldseg.training.checkpoint import model_tensors, save_weights
 from ldseg.utils import atomic_write, atomic_write_text
 
@@ -46,8 +48,8 @@ class TrainResult:
     seconds: float
 
 
-def ema_model(denoiser: torch.nn.Module, decay: float) -> AveragedModel:
-    """EMA copy of the denoiser, with the usual warm-up ``min(decay, (1 + n) / (10 + n))``."""
+def ema_model(module: torch.nn.Module, decay: float) -> AveragedModel:
+    """EMA copy of a module, with the usual warm-up ``min(decay, (1 + n) / (10 + n))``."""
 
     def ema_update(
         averaged: torch.Tensor, current: torch.Tensor, num: torch.Tensor
@@ -55,7 +57,7 @@ def ema_model(denoiser: torch.nn.Module, decay: float) -> AveragedModel:
         d = min(decay, (1.0 + float(num)) / (10.0 + float(num)))
         return d * averaged + (1.0 - d) * current
 
-    return AveragedModel(denoiser, avg_fn=ema_update, use_buffers=True)
+    return AveragedModel(module, avg_fn=ema_update, use_buffers=True)
 
 
 def split_validation(pairs: Sequence[Pair], fraction: float, seed: int) -> tuple[list, list]:
@@ -68,32 +70,49 @@ def split_validation(pairs: Sequence[Pair], fraction: float, seed: int) -> tuple
     return [p for i, p in enumerate(pairs) if i not in set(val)], [pairs[i] for i in val]
 
 
+@contextmanager
+def swapped(model: torch.nn.Module, name: str | None, module: torch.nn.Module | None):
+    """Temporarily put ``module`` (an EMA copy) in place of ``model.<name>``."""
+    if name is None or module is None:
+        yield model
+        return
+    original = getattr(model, name)
+    setattr(model, name, module)
+    try:
+        yield model
+    finally:
+        setattr(model, name, original)
+
+
 @torch.no_grad()
 def validate(
-    model: LDSeg,
+    model: torch.nn.Module,
     cases: Sequence[Case],
     config: Config,
-    denoiser: torch.nn.Module | None = None,
+    ema_module: torch.nn.Module | None = None,
     batch_size: int = 8,
 ) -> np.ndarray:
-    """Per-class Dice (NaN-excluding mean over cases) with the configured few-step sampler."""
+    """Per-class Dice (NaN-excluding mean over cases) with the configured few-step sampler.
+
+    With ``ema_module`` the model samples with it in place of its ``ema_target`` submodule.
+    """
     model.eval()
-    sampler = make_sampler(config.sampling.sampler, model.schedule)
-    sampler.set_timesteps(config.sampling.steps)
+    sampler = None
+    if hasattr(model, "schedule"):
+        sampler = make_sampler(config.sampling.sampler, model.schedule)
+        sampler.set_timesteps(config.sampling.steps)
     generator = torch.Generator().manual_seed(config.train.seed)
     scores = []
-    for start in range(0, len(cases), batch_size):
-        batch = cases[start : start + batch_size]
-        images = torch.stack([c["image"] for c in batch])
-        probs = model.sample(
-            images,
-            sampler,
-            generator=generator,
-            restandardize=config.sampling.restandardize,
-            denoiser=denoiser,
-        )
-        for pred, case in zip(probs.argmax(1), batch, strict=True):
-            scores.append(dice_iou(pred.numpy(), case["mask"][0].numpy(), model.num_classes)[0])
+    with swapped(model, getattr(model, "ema_target", None), ema_module):
+        batch_size = batch_size if config.data.resize else 1  # native grids differ in size
+        for start in range(0, len(cases), batch_size):
+            batch = cases[start : start + batch_size]
+            images = torch.stack([c["image"] for c in batch])
+            probs = window_inference(
+                lambda x: model.sample(x, sampler, generator), images, config.data
+            )
+            for pred, case in zip(probs.argmax(1), batch, strict=True):
+                scores.append(dice_iou(pred.numpy(), case["mask"][0].numpy(), model.num_classes)[0])
     return np.nanmean(np.array(scores, dtype=float), axis=0) if scores else np.array([])
 
 
@@ -130,22 +149,33 @@ def train(
         cfg.model.in_channels,
         cfg.model.num_classes,
         desc="loading training data",
+        progress=progress,
+        options=cfg.data,
     )
     cfg.model.in_channels, cfg.model.num_classes = in_channels, num_classes
     cfg.validate("config")
     val_cases = (
         load_cases(
-            val_pairs, size, cfg.data.intensity, in_channels, num_classes, "loading validation data"
+            val_pairs,
+            size,
+            cfg.data.intensity,
+            in_channels,
+            num_classes,
+            "loading validation data",
+            progress,
+            cfg.data,
         )[0]
         if val_pairs
         else []
     )
     model = build_model(cfg)
     model.check_size(size)
-    ema = ema_model(model.denoiser, cfg.train.ema_decay)
+    ema_target = getattr(model, "ema_target", None)
+    ema = ema_model(getattr(model, ema_target), cfg.train.ema_decay) if ema_target else None
     optimizer = torch.optim.Adam(model.parameters(), lr=cfg.train.lr)
     scheduler = torch.optim.lr_scheduler.ExponentialLR(optimizer, gamma=cfg.train.lr_decay)
-    transform = flip_augmentation(len(size), cfg.train.seed) if cfg.train.flips else None
+    augment = [*cfg.data.augment, *(["flip"] if cfg.train.flips else [])]
+    transform = train_transform(size, not cfg.data.resize, augment, cfg.train.seed)
     generator = torch.Generator().manual_seed(cfg.train.seed)
     loader = DataLoader(
         Dataset(train_cases, transform=transform),
@@ -166,6 +196,8 @@ def train(
     start = time.perf_counter()
     epochs = tqdm(range(1, cfg.train.epochs + 1), desc="epochs", disable=not progress)
     for epoch in epochs:
+        if hasattr(model, "stages"):  # two-stage: first half autoencoder, second half diffusion
+            model.set_stage(model.stages[0 if epoch <= math.ceil(cfg.train.epochs / 2) else 1])
         model.train()
         sums = np.zeros(4)
         batches = 0
@@ -181,7 +213,8 @@ def train(
             optimizer.zero_grad(set_to_none=True)
             loss.total.backward()
             optimizer.step()
-            ema.update_parameters(model.denoiser)
+            if ema is not None:
+                ema.update_parameters(getattr(model, ema_target))
             sums += [t.item() for t in loss]
             batches += 1
         lr = optimizer.param_groups[0]["lr"]
@@ -189,7 +222,9 @@ def train(
         row = dict(zip(header[:6], [epoch, lr, *(sums / max(batches, 1))], strict=True))
         is_val_epoch = epoch % cfg.train.val_every == 0 or epoch == cfg.train.epochs
         val_dice = (
-            validate(model, val_cases, cfg, ema.module) if val_cases and is_val_epoch else None
+            validate(model, val_cases, cfg, ema and ema.module)
+            if val_cases and is_val_epoch
+            else None
         )
         if val_dice is not None:
             mean_fg = float(np.nanmean(val_dice[1:]))
@@ -197,7 +232,7 @@ def train(
             row |= {f"val_dice_{c}": float(d) for c, d in zip(class_labels, val_dice, strict=True)}
         row["seconds"] = time.perf_counter() - start
         rows.append(row)
-        tensors = model_tensors(model, ema.module)
+        tensors = model_tensors(model, ema and ema.module)
         metadata = {"epoch": str(epoch), "format": "ldseg-1"}
         save_weights(out_dir / "last.safetensors", tensors, metadata)
         # Without validation data the last epoch is the best one.
