@@ -76,7 +76,9 @@ def test_errors_are_one_line_without_traceback(tmp_path, capsys):
     assert "config.json" in capsys.readouterr().err
 
 
-@pytest.mark.parametrize("command", ["demo", "train", "predict", "evaluate"])
+@pytest.mark.parametrize(
+    "command", ["demo", "train", "predict", "evaluate", "experiment", "check-data", "compare"]
+)
 def test_every_command_has_help(command, capsys):
     with pytest.raises(SystemExit) as exit_info:
         main([command, "--help"])

@@ -1,4 +1,5 @@
-"""Command-line interface: ``ldseg demo | train | predict | evaluate``."""
+"""Command-line interface: ``ldseg demo | train | predict | evaluate | experiment | check-data |
+compare``."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from ldseg import __version__
-from ldseg.config import LAYOUTS
+from ldseg.config import LAYOUTS, MODEL_NAMES
 from ldseg.errors import LDSegError
 
 
@@ -38,7 +39,7 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument(
         "--out", type=Path, help="output folder (default: ./ldseg-demo, or the next free one)"
     )
-    demo.add_argument("--epochs", type=int, default=None, help="training epochs (default 30)")
+    demo.add_argument("--epochs", type=int, default=None, help="training epochs (default 40)")
 
     train = sub.add_parser("train", help="train a model into a run folder")
     train.add_argument(
@@ -50,6 +51,7 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--layout", choices=LAYOUTS, help="dataset layout (default: detected)")
     train.add_argument("--out", type=Path, required=True, help="run folder to create")
     train.add_argument("--config", type=Path, help="YAML or JSON preset (see configs/)")
+    train.add_argument("--model", choices=MODEL_NAMES, help="model to train (default: ldseg)")
     train.add_argument("--quiet", action="store_true", help="no progress bars")
     _add_train_overrides(train)
 
@@ -76,6 +78,14 @@ def build_parser() -> argparse.ArgumentParser:
     _add_report_flags(evaluate)
     _add_experiment_parser(sub)
     _add_check_data_parser(sub)
+
+    compare = sub.add_parser(
+        "compare", help="several runs on the same images in one process: accuracy, speed, memory"
+    )
+    compare.add_argument("runs", type=Path, nargs="+", metavar="RUN", help="trained run folders")
+    compare.add_argument("--data", type=Path, required=True, help="folder with images/ and masks/")
+    compare.add_argument("--out", type=Path, help="folder for compare.md and compare.json")
+    compare.add_argument("--steps", type=int, help="sampling steps K for every diffusion run")
     return parser
 
 
@@ -92,6 +102,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         "batch_size": ("train", "batch_size"),
         "lr": ("train", "lr"),
         "seed": ("train", "seed"),
+        "model": ("model", "name"),
     }
     for arg, (section, key) in overrides.items():
         value = getattr(args, arg)
@@ -164,6 +175,17 @@ def format_report(report: dict) -> str:
 
 def _fmt(value: float | None) -> str:
     return "n/a" if value is None else f"{value:.4f}"
+
+
+def cmd_compare(args: argparse.Namespace) -> int:
+    from ldseg.evaluation.compare import compare_runs, compare_table
+    from ldseg.experiments.results import free_dir
+
+    out = args.out or free_dir(Path("ldseg-compare"))
+    result = compare_runs(args.runs, args.data, out, args.steps)
+    print(compare_table(result))
+    print(f"table: {out / 'compare.md'} (and compare.json)")
+    return 0
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
@@ -340,9 +362,15 @@ def cmd_check_data(args: argparse.Namespace) -> int:
     return 0 if result.ok else 1
 
 
-COMMANDS = {"demo": cmd_demo, "train": cmd_train, "predict": cmd_predict, "evaluate": cmd_evaluate}
-COMMANDS["check-data"] = cmd_check_data
-COMMANDS["experiment"] = cmd_experiment
+COMMANDS = {
+    "demo": cmd_demo,
+    "train": cmd_train,
+    "predict": cmd_predict,
+    "evaluate": cmd_evaluate,
+    "experiment": cmd_experiment,
+    "check-data": cmd_check_data,
+    "compare": cmd_compare,
+}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

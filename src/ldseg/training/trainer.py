@@ -169,7 +169,10 @@ def train(
         else []
     )
     model = build_model(cfg)
-    model.check_size(size)
+    try:
+        model.check_size(size)
+    except ValueError as err:
+        raise LDSegError(f"data.size: {err}") from None
     ema_target = getattr(model, "ema_target", None)
     ema = ema_model(getattr(model, ema_target), cfg.train.ema_decay) if ema_target else None
     optimizer = torch.optim.Adam(model.parameters(), lr=cfg.train.lr)
