@@ -22,6 +22,9 @@ def _add_train_overrides(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--batch-size", type=int, help="images per batch")
     parser.add_argument("--lr", type=float, help="initial learning rate")
     parser.add_argument("--seed", type=int, help="random seed")
+    parser.add_argument(
+        "--max-minutes", type=float, help="wall-clock budget; stops after the epoch that ends it"
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -103,6 +106,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         "lr": ("train", "lr"),
         "seed": ("train", "seed"),
         "model": ("model", "name"),
+        "max_minutes": ("train", "max_minutes"),
     }
     for arg, (section, key) in overrides.items():
         value = getattr(args, arg)

@@ -119,6 +119,7 @@ class TrainConfig:
     val_every: int = 5
     flips: bool = True
     seed: int = 0
+    max_minutes: float = 0.0  # wall-clock budget: stop after the epoch that exceeds it (0: none)
 
 
 @dataclass
@@ -175,6 +176,13 @@ class Config:
             problems.append("sampling.sampler must be 'ddim' or 'ddpm'")
         if not 1 <= self.sampling.steps <= self.model.timesteps:
             problems.append(f"sampling.steps must be between 1 and {self.model.timesteps}")
+        train = self.train
+        if min(train.epochs, train.batch_size, train.val_every) < 1:
+            problems.append("train.epochs, train.batch_size and train.val_every must be at least 1")
+        if train.lr <= 0 or not 0 < train.lr_decay <= 1 or not 0 <= train.ema_decay < 1:
+            problems.append("train.lr must be > 0, train.lr_decay in (0, 1], ema_decay in [0, 1)")
+        if train.max_minutes < 0:
+            problems.append("train.max_minutes must be 0 (no limit) or positive")
         problems += self.data.problems()
         mapping, classes = self.data.class_mapping, self.model.num_classes
         if mapping and classes and max(mapping) >= classes:

@@ -103,3 +103,19 @@ def test_split_validation_is_seeded_and_disjoint():
     assert val_a == val_b and len(val_a) == 2
     assert sorted(train_a + val_a) == pairs
     assert split_validation([1], 0.1, 0) == ([1], [])
+
+
+def test_time_budget_stops_after_the_epoch_that_spends_it(tmp_path):
+    data = tiny_dataset(tmp_path / "data", num_cases=4, size=(32, 32))
+    pairs = find_pairs(data)
+    config = tiny_config(epochs=50, max_minutes=1e-6)
+    result = train(config, pairs, pairs[:2], tmp_path / "run", progress=False)
+    rows = read_metrics(result.run_dir)
+    assert result.epochs == len(rows) == 1 and rows[0]["val_mean_dice"] != ""  # validated
+
+
+def test_config_ranges_are_checked():
+    with pytest.raises(LDSegError, match="max_minutes"):
+        tiny_config(max_minutes=-1).validate()
+    with pytest.raises(LDSegError, match=r"train\.epochs"):
+        tiny_config(epochs=0).validate()

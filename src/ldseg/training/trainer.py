@@ -223,7 +223,9 @@ def train(
         lr = optimizer.param_groups[0]["lr"]
         scheduler.step()
         row = dict(zip(header[:6], [epoch, lr, *(sums / max(batches, 1))], strict=True))
-        is_val_epoch = epoch % cfg.train.val_every == 0 or epoch == cfg.train.epochs
+        out_of_time = 0 < cfg.train.max_minutes * 60 <= time.perf_counter() - start
+        last_epoch = epoch == cfg.train.epochs or out_of_time
+        is_val_epoch = epoch % cfg.train.val_every == 0 or last_epoch
         val_dice = (
             validate(model, val_cases, cfg, ema and ema.module)
             if val_cases and is_val_epoch
@@ -248,12 +250,14 @@ def train(
         if val_cases and best_epoch:
             postfix["best_val_dice"] = f"{best_dice:.3f}"
         epochs.set_postfix(postfix)
+        if out_of_time:
+            break
     plot_curves(out_dir / "curves.png", rows, class_labels)
     return TrainResult(
         out_dir,
         best_epoch,
         best_dice if val_cases else float("nan"),
-        cfg.train.epochs,
+        len(rows),
         time.perf_counter() - start,
     )
 
