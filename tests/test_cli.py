@@ -21,7 +21,8 @@ def trained(tmp_path_factory):
     preset.write_text(yaml.safe_dump({"model": cfg["model"], "train": {"val_every": 1}}))
     args = ["train", "--data", str(data), "--val-data", str(val), "--out", str(root / "run")]
     args += ["--config", str(preset), "--size", "32", "32", "--classes", "3", "--epochs", "2"]
-    assert main([*args, "--batch-size", "2", "--seed", "1", "--quiet"]) == 0
+    args += ["--batch-size", "2", "--seed", "1", "--sampling-steps", "3", "--max-minutes", "30"]
+    assert main([*args, "--quiet"]) == 0
     return root
 
 
@@ -30,6 +31,7 @@ def test_train_writes_run_with_overrides(trained):
     assert config["data"]["size"] == [32, 32]
     assert config["model"]["num_classes"] == 3 and config["model"]["channels"] == [4, 8, 8, 8, 4]
     assert config["train"]["epochs"] == 2 and config["train"]["seed"] == 1
+    assert config["sampling"]["steps"] == 3 and config["train"]["max_minutes"] == 30
 
 
 def test_predict_then_evaluate(trained, capsys):

@@ -1,9 +1,10 @@
 """Command-line interface: ``ldseg demo | train | predict | evaluate | experiment | check-data |
-compare``."""
+compare | export``."""
 
 from __future__ import annotations
 
 import argparse
+import os
 import shlex
 import sys
 import time
@@ -22,6 +23,12 @@ def _add_train_overrides(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--batch-size", type=int, help="images per batch")
     parser.add_argument("--lr", type=float, help="initial learning rate")
     parser.add_argument("--seed", type=int, help="random seed")
+    parser.add_argument(
+        "--sampling-steps",
+        type=int,
+        help="steps K for validation and the run's default for predict (2; 50 suits "
+        "pixel-diffusion)",
+    )
     parser.add_argument(
         "--max-minutes", type=float, help="wall-clock budget; stops after the epoch that ends it"
     )
@@ -69,6 +76,15 @@ def build_parser() -> argparse.ArgumentParser:
     predict.add_argument(
         "--strict", action="store_true", help="stop at the first bad file instead of skipping it"
     )
+    predict.add_argument(
+        "--batch-size", type=int, default=8, help="same-size images sampled together (8)"
+    )
+    predict.add_argument(
+        "--workers",
+        type=int,
+        default=min(2, _usable_cpus()),
+        help="processes that read and preprocess files (default: %(default)s; 0: none)",
+    )
     _add_sampling_outputs(predict)
 
     evaluate = sub.add_parser("evaluate", help="Dice and IoU of predicted masks against truth")
@@ -89,6 +105,7 @@ def build_parser() -> argparse.ArgumentParser:
     compare.add_argument("--data", type=Path, required=True, help="folder with images/ and masks/")
     compare.add_argument("--out", type=Path, help="folder for compare.md and compare.json")
     compare.add_argument("--steps", type=int, help="sampling steps K for every diffusion run")
+    _add_export_parser(sub)
     return parser
 
 
@@ -107,6 +124,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         "seed": ("train", "seed"),
         "model": ("model", "name"),
         "max_minutes": ("train", "max_minutes"),
+        "sampling_steps": ("sampling", "steps"),
     }
     for arg, (section, key) in overrides.items():
         value = getattr(args, arg)
@@ -135,25 +153,37 @@ def cmd_predict(args: argparse.Namespace) -> int:
     predictor = Predictor.from_run(args.run, weights=args.weights)
     paths = list_images(args.input)
     failures: list[str] = []
+
+    def skip(err: LDSegError) -> None:
+        failures.append(str(err))
+        print(f"ldseg: skipped: {err}", file=sys.stderr)
+
     start = time.perf_counter()
-    for path in paths:
-        try:
-            predictor.predict_file(path, args.out, args.steps, args.sampler, args.seed, *extras)
-        except LDSegError as err:
-            if args.strict:
-                raise
-            failures.append(str(err))
-            print(f"ldseg: skipped: {err}", file=sys.stderr)
+    written = predictor.predict_files(
+        paths,
+        args.out,
+        args.steps,
+        args.sampler,
+        args.seed,
+        *extras,
+        batch_size=args.batch_size,
+        workers=args.workers,
+        on_error=None if args.strict else skip,
+    )
     seconds = time.perf_counter() - start
-    done = len(paths) - len(failures)
     print(
-        f"wrote {done} of {len(paths)} masks to {args.out} "
-        f"({seconds / max(len(paths), 1):.3f} s per image)"
+        f"wrote {len(written)} of {len(paths)} masks to {args.out} in {seconds:.1f} s "
+        f"({len(paths) / seconds:.2f} images/s, batch size {args.batch_size}, "
+        f"{args.workers} workers)"
     )
     if failures:
         print(f"ldseg: error: {len(failures)} file(s) failed, listed above", file=sys.stderr)
         return 1
     return 0
+
+
+def _usable_cpus() -> int:
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
@@ -366,6 +396,35 @@ def cmd_check_data(args: argparse.Namespace) -> int:
     return 0 if result.ok else 1
 
 
+def _add_export_parser(sub) -> None:
+    export = sub.add_parser(
+        "export",
+        help="write a run as one TorchScript or ONNX file: raw image -> (mask, probabilities)",
+        description="Write one file that maps raw images (B, C, *size) at the run's training "
+        "size to (mask, probabilities) with K DDIM steps from the fixed initial noise of seed 0 "
+        "(intensity normalisation included; reading, channel conversion and resizing are not). "
+        "The file is checked against PyTorch before it is written.",
+    )
+    export.add_argument("--run", type=Path, required=True, help="trained run folder")
+    export.add_argument("--format", choices=("torchscript", "onnx"), required=True)
+    export.add_argument("--steps", type=int, help="DDIM steps K (default: the run's)")
+    export.add_argument("--weights", default="best", choices=("best", "last"))
+    export.add_argument("--out", type=Path, required=True, help="file to write (.pt, .onnx)")
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    from ldseg.inference import Predictor
+    from ldseg.inference.export import export_run
+
+    predictor = Predictor.from_run(args.run, weights=args.weights)
+    difference = export_run(predictor, args.format, args.out, args.steps, run=args.run)
+    print(
+        f"wrote {args.out} ({args.format}); largest probability difference to PyTorch "
+        f"on random images: {difference:.1e}"
+    )
+    return 0
+
+
 COMMANDS = {
     "demo": cmd_demo,
     "train": cmd_train,
@@ -374,6 +433,7 @@ COMMANDS = {
     "experiment": cmd_experiment,
     "check-data": cmd_check_data,
     "compare": cmd_compare,
+    "export": cmd_export,
 }
 
 

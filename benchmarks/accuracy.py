@@ -1,0 +1,145 @@
+"""Accuracy on the real validation splits, every model given the same wall-clock training budget.
+
+    python benchmarks/accuracy.py --dataset camus --models ldseg,resunet,unet --minutes 12
+    python benchmarks/accuracy.py --dataset kvasir --models ldseg --minutes 12
+    python benchmarks/accuracy.py --dataset acdc --models ldseg,resunet --minutes 12
+    python benchmarks/accuracy.py --dataset camus --quick      # a minute: 48 images, 64 x 64
+
+Training never sees the evaluation split: 10% of the training pairs are held out for checkpoint
+selection, and Dice is measured on ``val`` (CAMUS, ACDC) or on the Kvasir files after the first
+800 in sorted order, at each image's own size (predictions are resized back). Results go to
+``benchmarks/results/accuracy_<dataset>[_quick].json`` with the command, machine and versions.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shlex
+import sys
+import tempfile
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+
+import numpy as np
+
+from ldseg.config import Config
+from ldseg.data.dataset import read_case
+from ldseg.data.layouts import configure, discover
+from ldseg.evaluation.metrics import dice_iou
+from ldseg.experiments.results import environment
+from ldseg.inference import Predictor
+from ldseg.training.trainer import train
+from ldseg.utils import atomic_write_text
+
+ROOT = Path(__file__).resolve().parents[1]
+DATA = ROOT.parent / "shared" / "data"
+RESULTS = ROOT / "benchmarks" / "results"
+
+# dataset: (preset, data folder, CPU training size, train/test split)
+DATASETS = {
+    "camus": ("camus.yaml", "camus", [128, 128]),
+    "kvasir": ("kvasir.yaml", "kvasir-seg", [128, 128]),
+    "acdc": ("acdc.yaml", "acdc", None),  # the preset's native-resolution crops
+}
+KVASIR_TRAIN = 800
+
+
+def split(dataset: str, root: Path, config: Config) -> tuple[list, list]:
+    """Training pairs and evaluation pairs of ``dataset`` (never overlapping)."""
+    spec = discover(root)
+    configure(config, spec)
+    if dataset == "kvasir":
+        pairs = sorted(spec.pairs("all"), key=lambda p: p.image.name)
+        return pairs[:KVASIR_TRAIN], pairs[KVASIR_TRAIN:]
+    return spec.pairs("train"), spec.pairs("val")
+
+
+def evaluate(run: Path, pairs: list, config: Config) -> dict:
+    """Per-class Dice (mean over cases, empty-in-both excluded) and seconds per image."""
+    predictor = Predictor.from_run(run)
+    scores, seconds = [], []
+    for pair in pairs:
+        image, truth, meta = read_case(pair, config.data)
+        start = time.perf_counter()
+        mask = predictor.predict_array(image, spacing=meta.get("spacing")).mask
+        seconds.append(time.perf_counter() - start)
+        scores.append(dice_iou(mask, truth, config.model.num_classes)[0])
+    dice = np.nanmean(np.array(scores, dtype=float), axis=0)
+    return {
+        "dice": [round(float(d), 4) for d in dice],
+        "mean_fg_dice": round(float(np.nanmean(dice[1:])), 4),
+        "seconds_per_image": round(float(np.median(seconds)), 4),
+        "num_cases": len(pairs),
+    }
+
+
+def run(dataset: str, models: list[str], minutes: float, quick: bool, work: Path) -> dict:
+    preset, folder, size = DATASETS[dataset]
+    rows = []
+    for name in models:
+        config = Config.load(ROOT / "configs" / preset, preset=True)
+        config.model.name = name
+        train_pairs, test_pairs = split(dataset, DATA / folder, config)
+        if size:
+            config.data.size = list(size)
+        config.train.epochs = 10_000  # the budget ends training
+        config.train.max_minutes = minutes
+        config.train.val_every = 2
+        if quick:
+            train_pairs, test_pairs = train_pairs[:48], test_pairs[:8]
+            config.data.size = [64, 64] if size else [64, 64, 8]
+            config.train.val_every = 1
+        start = time.perf_counter()
+        result = train(config, train_pairs, None, work / name, progress=not quick)
+        row = {
+            "model": name,
+            "epochs": result.epochs,
+            "best_epoch": result.best_epoch,
+            "train_seconds": round(time.perf_counter() - start, 1),
+            "num_train": len(train_pairs),
+            "size": config.data.size,
+            **evaluate(work / name, test_pairs, config),
+        }
+        print(json.dumps(row))
+        rows.append(row)
+    return {
+        "dataset": dataset,
+        "budget_minutes": minutes,
+        "class_names": config.data.class_names,
+        "quick": quick,
+        "rows": rows,
+    }
+
+
+def main(argv: list[str] | None = None) -> dict:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--dataset", choices=DATASETS, required=True)
+    parser.add_argument("--models", default="ldseg,resunet,unet")
+    parser.add_argument("--minutes", type=float, default=12.0, help="training budget per model")
+    parser.add_argument("--quick", action="store_true", help="tiny subset, 6 s of training a model")
+    parser.add_argument("--out", type=Path, help="results JSON (default: benchmarks/results/)")
+    parser.add_argument("--keep", type=Path, help="keep the run folders here")
+    args = parser.parse_args(argv)
+    minutes = 0.1 if args.quick else args.minutes
+    with tempfile.TemporaryDirectory() as tmp:
+        work = args.keep or Path(tmp)
+        results = run(args.dataset, args.models.split(","), minutes, args.quick, work)
+    suffix = "_quick" if args.quick else ""
+    out = args.out or RESULTS / f"accuracy_{args.dataset}{suffix}.json"
+    record = {
+        "benchmark": "accuracy",
+        "command": shlex.join(["python", "benchmarks/accuracy.py", *(argv or sys.argv[1:])]),
+        "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        **environment(),
+        "results": results,
+    }
+    out.parent.mkdir(parents=True, exist_ok=True)
+    atomic_write_text(out, json.dumps(record, indent=2) + "\n")
+    print(f"results: {out}")
+    return record
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,177 @@
+"""Inference time and peak memory of every model on the same inputs, in one process.
+
+    python benchmarks/speed.py            # 2D 128/256/512, 3D 64^3 and 128x128x256 (about 20 min)
+    python benchmarks/speed.py --quick    # small sizes, one repeat (about a minute)
+
+Time per image is the median of ``--repeats`` timed calls after one warm-up call, batch 1,
+``torch.no_grad``; ``ldseg`` samples with 2 DDIM steps and ``pixel-diffusion`` with 50 (the
+numbers the paper compares). Peak memory is the resident-set growth during the timed calls
+(``PeakRSS``). Weights are the default configuration's, freshly initialised: time and memory do
+not depend on their values. Training throughput (images per second, batch 4, forward +
+backward + Adam step) is measured for ``ldseg`` and ``resunet``. The ratios the benchmarks
+README quotes are computed from these numbers, measured in the same run.
+Writes ``benchmarks/results/speed[_quick].json`` and ``speed[_quick].png``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shlex
+import statistics
+import sys
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+
+import torch
+from matplotlib.figure import Figure
+
+from ldseg.config import Config, DataConfig, ModelConfig
+from ldseg.diffusion import make_sampler
+from ldseg.evaluation.compare import PeakRSS
+from ldseg.experiments.results import environment
+from ldseg.models import build_model
+from ldseg.utils import atomic_write_text
+
+RESULTS = Path(__file__).resolve().parent / "results"
+STEPS = {"ldseg": 2, "pixel-diffusion": 50}
+MODELS_2D = ("ldseg", "resunet", "unet", "pixel-diffusion")
+MODELS_3D = ("ldseg", "resunet", "unet")  # pixel diffusion at 50 full-size 3D passes: minutes
+FULL = {"2d": [(128, 128), (256, 256), (512, 512)], "3d": [(64, 64, 64), (128, 128, 256)]}
+QUICK = {"2d": [(64, 64), (128, 128)], "3d": [(32, 32, 32)]}
+
+
+def make(name: str, size: tuple[int, ...], steps: dict[str, int]):
+    """A freshly initialised model of the default configuration and its sampler."""
+    config = Config(model=ModelConfig(name=name, in_channels=1, num_classes=4))
+    config.data = DataConfig(size=list(size))
+    model = build_model(config).eval()
+    sampler = None
+    if hasattr(model, "schedule"):
+        sampler = make_sampler("ddim", model.schedule)
+        sampler.set_timesteps(steps[name])
+    return model, sampler
+
+
+def time_inference(name: str, size: tuple[int, ...], repeats: int, steps: dict) -> dict:
+    model, sampler = make(name, size, steps)
+    image = torch.rand(1, 1, *size, generator=torch.Generator().manual_seed(0))
+    generator = torch.Generator().manual_seed(0)
+    with torch.no_grad():
+        model.sample(image, sampler, generator)  # warm-up
+        times = []
+        with PeakRSS() as memory:
+            for _ in range(repeats):
+                start = time.perf_counter()
+                model.sample(image, sampler, generator)
+                times.append(time.perf_counter() - start)
+    return {
+        "model": name,
+        "size": list(size),
+        "steps": steps.get(name),
+        "median_s": statistics.median(times),
+        "times_s": times,
+        "peak_mib": round(memory.peak_mib, 1),
+        "parameters": sum(p.numel() for p in model.parameters()),
+    }
+
+
+def training_throughput(name: str, size: tuple[int, ...], batches: int) -> float:
+    """Images per second of forward + backward + Adam step, batch 4 (median over batches)."""
+    model, _ = make(name, size, STEPS)
+    model.train()
+    optimizer = torch.optim.Adam(model.parameters(), lr=1e-4)
+    image = torch.rand(4, 1, *size)
+    mask = torch.randint(0, 4, (4, 1, *size))
+    times = []
+    for i in range(batches + 1):
+        start = time.perf_counter()
+        loss = model(image, mask, generator=torch.Generator().manual_seed(i))
+        optimizer.zero_grad()
+        loss.total.backward()
+        optimizer.step()
+        if i:  # the first batch warms up
+            times.append(time.perf_counter() - start)
+    return 4 / statistics.median(times)
+
+
+def ratio(rows: list[dict], a: str, b: str, size: list[int]) -> float | None:
+    found = {r["model"]: r["median_s"] for r in rows if r["size"] == size}
+    return found[a] / found[b] if a in found and b in found else None
+
+
+def plot(rows: list[dict], path: Path) -> None:
+    fig = Figure(figsize=(7, 4.5), layout="constrained")
+    ax = fig.add_subplot()
+    for dims in (2, 3):
+        for name in dict.fromkeys(r["model"] for r in rows):
+            mine = [r for r in rows if r["model"] == name and len(r["size"]) == dims]
+            if mine:
+                pixels = [torch.Size(r["size"]).numel() for r in mine]
+                steps = f", K={mine[0]['steps']}" if mine[0]["steps"] else ""
+                style, label = ("o-" if dims == 2 else "s--"), f"{name}{steps} {dims}D"
+                ax.plot(pixels, [r["median_s"] for r in mine], style, label=label)
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.set_xlabel("image size (pixels or voxels, log scale)")
+    ax.set_ylabel("seconds per image (median, log scale)")
+    ax.set_title("Inference time against image size (CPU, batch 1)")
+    ax.grid(True, which="both", alpha=0.3)
+    ax.legend(fontsize=8)
+    fig.savefig(path, dpi=110)
+
+
+def main(argv: list[str] | None = None) -> dict:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--quick", action="store_true", help="small sizes, one repeat")
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--out", type=Path, help="results folder (default: benchmarks/results)")
+    args = parser.parse_args(argv)
+    sizes = QUICK if args.quick else FULL
+    repeats = 1 if args.quick else args.repeats
+    steps = {"ldseg": 2, "pixel-diffusion": 5} if args.quick else STEPS
+    rows = []
+    for dims, models in (("2d", MODELS_2D), ("3d", MODELS_3D)):
+        for size in sizes[dims]:
+            for name in models:
+                rows.append(time_inference(name, size, repeats, steps))
+                print(json.dumps({k: v for k, v in rows[-1].items() if k != "times_s"}))
+    train_size = sizes["2d"][0]
+    throughput = {
+        name: training_throughput(name, train_size, 2 if args.quick else 10)
+        for name in ("ldseg", "resunet")
+    }
+    big, mid, volume = list(sizes["2d"][-1]), list(sizes["2d"][1]), list(sizes["3d"][-1])
+    results = {
+        "rows": rows,
+        "training_images_per_s": {"size": list(train_size), **throughput},
+        "ratios": {
+            f"ldseg/resunet at {big}": ratio(rows, "ldseg", "resunet", big),
+            f"pixel-diffusion/ldseg at {mid}": ratio(rows, "pixel-diffusion", "ldseg", mid),
+        },
+        "ldseg_3d_peak_mib": {
+            str(volume): next(
+                r["peak_mib"] for r in rows if r["size"] == volume and r["model"] == "ldseg"
+            ),
+        },
+    }
+    print(json.dumps(results["ratios"]), json.dumps(results["training_images_per_s"]))
+    out = args.out or RESULTS
+    out.mkdir(parents=True, exist_ok=True)
+    suffix = "_quick" if args.quick else ""
+    plot(rows, out / f"speed{suffix}.png")
+    record = {
+        "benchmark": "speed",
+        "command": shlex.join(["python", "benchmarks/speed.py", *(argv or sys.argv[1:])]),
+        "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        **environment(),
+        "results": results,
+    }
+    atomic_write_text(out / f"speed{suffix}.json", json.dumps(record, indent=2) + "\n")
+    print(f"results: {out / f'speed{suffix}.json'}")
+    return record
+
+
+if __name__ == "__main__":
+    main()
