@@ -1,9 +1,14 @@
-"""Shared fixtures: the real data in ../shared/data, skipped or required by LDSEG_REQUIRE_DATA."""
+"""Shared fixtures: the real data in ../shared/data, skipped or required by LDSEG_REQUIRE_DATA,
+and one tiny trained run."""
 
 import os
 from pathlib import Path
 
 import pytest
+
+from ldseg.data.io import find_pairs
+from ldseg.training.trainer import train
+from tests.helpers import one_thread, tiny_config, tiny_dataset
 
 SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 
@@ -17,3 +22,15 @@ def shared_data() -> Path:
     if os.environ.get("LDSEG_REQUIRE_DATA") == "1":
         pytest.fail(f"{message} and LDSEG_REQUIRE_DATA=1")
     pytest.skip(message)
+
+
+@pytest.fixture(scope="session")
+def tiny_run(tmp_path_factory):
+    """Latent factor 4 and 30 short epochs: enough that masks depend on the image (5 s)."""
+    root = tmp_path_factory.mktemp("experiments")
+    data = tiny_dataset(root / "train", num_cases=12, size=(32, 32))
+    config = tiny_config(epochs=30, lr=5e-3, ema_decay=0.9)
+    config.model.channels = [8, 16, 8]
+    with one_thread():
+        train(config, find_pairs(data), None, root / "run", progress=False)
+    return root / "run"

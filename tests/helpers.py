@@ -1,6 +1,9 @@
 """Tiny configurations and data for fast end-to-end tests."""
 
+from contextlib import contextmanager
 from pathlib import Path
+
+import torch
 
 from ldseg.config import Config, DataConfig, ModelConfig, TrainConfig
 from ldseg.data.synthetic import write_synthetic_dataset
@@ -24,3 +27,15 @@ def tiny_config(size=(32, 32), num_classes=3, epochs=2, **train) -> Config:
 def tiny_dataset(root: Path, num_cases=8, size=(32, 32), num_classes=3, seed=0) -> Path:
     """Synthetic image/mask folders under ``root``."""
     return write_synthetic_dataset(root, num_cases, tuple(size), num_classes=num_classes, seed=seed)
+
+
+@contextmanager
+def one_thread():
+    """Run torch on one thread: on a shared 2-core machine two OpenMP threads that compete with
+    other processes made tests up to 15 times slower (measured)."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)

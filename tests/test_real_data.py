@@ -1,13 +1,18 @@
 """Train, predict and evaluate on small subsets of the real data in ../shared/data."""
 
 import json
+import re
+from pathlib import Path
 
 import nibabel as nib
 import numpy as np
+import pytest
 from PIL import Image
 
 from ldseg.cli import main
 from tests.helpers import tiny_config
+
+CONFIGS = Path(__file__).resolve().parents[1] / "configs"
 
 
 def subset(source, dest, stems, image_dir, mask_dir, mask_suffix="", ext=".png"):
@@ -67,3 +72,39 @@ def test_knee_3d_train_predict_keeps_geometry(shared_data, tmp_path):
     assert result.shape == reference.shape
     np.testing.assert_array_equal(result.affine, reference.affine)
     assert int(np.asarray(result.dataobj).max()) <= 2
+
+
+@pytest.mark.parametrize(
+    ("name", "preset", "pairs", "channels", "classes"),
+    [
+        ("camus", "camus", {"train": 1600, "val": 200}, 1, 4),
+        ("acdc", "acdc", {"train": 140, "val": 20}, 1, 4),
+        ("kvasir-seg", "kvasir", {"all": 998}, 3, 2),  # JPEG masks binarised at 127
+        ("glas-5", "glas", {"all": 5}, 3, 2),  # gland instance ids binarised at 0
+        ("knee-5", "knee", {"all": 5}, 1, 3),
+    ],
+)
+def test_check_data_on_the_real_sets(shared_data, capsys, name, preset, pairs, channels, classes):
+    """``ldseg check-data`` with the set's preset reads every pair: all usable, every class
+    present, no empty mask."""
+    config = str(CONFIGS / f"{preset}.yaml")
+    assert main(["check-data", str(shared_data / name), "--config", config, "--quiet"]) == 0
+    out = capsys.readouterr().out
+    rows = re.findall(r"^\| (\w+) \| (\d+) \| 0 \| (\d) \| .* \| ([\d,]+) \| 0 \| 0 \|$", out, re.M)
+    assert {split: int(n) for split, n, _, _ in rows} == pairs, out
+    assert {(int(c), labels) for _, _, c, labels in rows} == {
+        (channels, ",".join(map(str, range(classes))))
+    }
+    assert out.strip().endswith(f"usable: {sum(pairs.values())} pairs, {classes} classes")
+
+
+def test_check_data_finds_unbinarised_instance_ids(shared_data, capsys):
+    """Without the GlaS preset's binarisation the gland ids of the four masks with more than
+    one gland fall outside 2 declared classes (Case5 holds a single gland, id 1)."""
+    assert main(["check-data", str(shared_data / "glas-5"), "--classes", "2", "--quiet"]) == 1
+    out = capsys.readouterr().out
+    outside = (
+        r"^problem: .*/(Case\d)_label\.bmp: label values .* outside the declared classes 0\.\.1$"
+    )
+    assert re.findall(outside, out, re.M) == ["Case1", "Case2", "Case3", "Case4"]
+    assert out.strip().endswith("NOT usable: 4 problem(s)")

@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from ldseg import __version__
-from ldseg.config import LAYOUTS, MODEL_NAMES
+from ldseg.config import LAYOUTS, MODEL_NAMES, PRECISIONS
 from ldseg.errors import LDSegError
 
 
@@ -20,9 +20,14 @@ def _add_train_overrides(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--size", type=int, nargs="+", metavar="N", help="training size H W [D]")
     parser.add_argument("--classes", type=int, help="number of classes including background")
     parser.add_argument("--epochs", type=int, help="training epochs")
-    parser.add_argument("--batch-size", type=int, help="images per batch")
+    parser.add_argument("--batch-size", type=int, help="images per batch and process")
     parser.add_argument("--lr", type=float, help="initial learning rate")
     parser.add_argument("--seed", type=int, help="random seed")
+    parser.add_argument(
+        "--precision",
+        choices=PRECISIONS,
+        help="fp32 (default), bf16 autocast, or fp16 autocast with gradient scaling (GPU only)",
+    )
     parser.add_argument(
         "--sampling-steps",
         type=int,
@@ -49,17 +54,25 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument(
         "--out", type=Path, help="output folder (default: ./ldseg-demo, or the next free one)"
     )
-    demo.add_argument("--epochs", type=int, default=None, help="training epochs (default 40)")
+    demo.add_argument("--epochs", type=int, default=None, help="training epochs (default 24)")
 
-    train = sub.add_parser("train", help="train a model into a run folder")
-    train.add_argument(
-        "--data", type=Path, required=True, help="dataset folder or pair list (see check-data)"
+    train = sub.add_parser(
+        "train",
+        help="train a model into a run folder (torchrun -m ldseg train ...: data-parallel)",
+    )
+    source = train.add_mutually_exclusive_group(required=True)
+    source.add_argument("--data", type=Path, help="dataset folder or pair list (see check-data)")
+    source.add_argument(
+        "--resume",
+        type=Path,
+        metavar="RUN_DIR",
+        help="continue an interrupted run from its last epoch, with its own config and data",
     )
     train.add_argument(
         "--val-data", type=Path, help="validation set (default: DATA's val split, or hold out 10%%)"
     )
     train.add_argument("--layout", choices=LAYOUTS, help="dataset layout (default: detected)")
-    train.add_argument("--out", type=Path, required=True, help="run folder to create")
+    train.add_argument("--out", type=Path, help="run folder to create (needed with --data)")
     train.add_argument("--config", type=Path, help="YAML or JSON preset (see configs/)")
     train.add_argument("--model", choices=MODEL_NAMES, help="model to train (default: ldseg)")
     train.add_argument("--quiet", action="store_true", help="no progress bars")
@@ -109,24 +122,53 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+# ``ldseg train`` options that override a config entry: option dest -> (section, key).
+TRAIN_OVERRIDES = {
+    "size": ("data", "size"),
+    "classes": ("model", "num_classes"),
+    "epochs": ("train", "epochs"),
+    "batch_size": ("train", "batch_size"),
+    "lr": ("train", "lr"),
+    "seed": ("train", "seed"),
+    "model": ("model", "name"),
+    "max_minutes": ("train", "max_minutes"),
+    "sampling_steps": ("sampling", "steps"),
+    "precision": ("train", "precision"),
+}
+
+
 def cmd_train(args: argparse.Namespace) -> int:
+    from ldseg.training.trainer import resume, train
+
+    if args.resume:
+        extra = ["val_data", "layout", "out", "config", *TRAIN_OVERRIDES]
+        given = ["--" + arg.replace("_", "-") for arg in extra if getattr(args, arg) is not None]
+        if given:
+            raise LDSegError(
+                f"--resume continues {args.resume} with its own config and data; "
+                f"drop {' '.join(given)}"
+            )
+        result = resume(args.resume, progress=not args.quiet)
+    elif args.out is None:
+        raise LDSegError("train --data needs --out RUN_DIR, the run folder to create")
+    else:
+        result = train(*_new_training(args), args.out, progress=not args.quiet)
+    if os.environ.get("RANK", "0") == "0":  # one report under torchrun
+        print(
+            f"trained {result.epochs} epochs in {result.seconds:.0f} s; best validation Dice "
+            f"{result.best_val_dice:.4f} at epoch {result.best_epoch}; "
+            f"run folder {result.run_dir}"
+        )
+    return 0
+
+
+def _new_training(args: argparse.Namespace) -> tuple:
+    """The config (preset and overrides) and the training and validation pairs of a new run."""
     from ldseg.config import Config
     from ldseg.data.layouts import configure, discover
-    from ldseg.training.trainer import train
 
     config = Config.load(args.config, preset=True) if args.config else Config()
-    overrides = {
-        "size": ("data", "size"),
-        "classes": ("model", "num_classes"),
-        "epochs": ("train", "epochs"),
-        "batch_size": ("train", "batch_size"),
-        "lr": ("train", "lr"),
-        "seed": ("train", "seed"),
-        "model": ("model", "name"),
-        "max_minutes": ("train", "max_minutes"),
-        "sampling_steps": ("sampling", "steps"),
-    }
-    for arg, (section, key) in overrides.items():
+    for arg, (section, key) in TRAIN_OVERRIDES.items():
         value = getattr(args, arg)
         if value is not None:
             setattr(getattr(config, section), key, value)
@@ -136,13 +178,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     config.validate("command line")
     train_pairs = spec.pairs("train")
     val_pairs = discover(args.val_data, layout).pairs("val") if args.val_data else None
-    val_pairs = val_pairs or spec.splits.get("val")
-    result = train(config, train_pairs, val_pairs, args.out, progress=not args.quiet)
-    print(
-        f"trained {result.epochs} epochs in {result.seconds:.0f} s; best validation Dice "
-        f"{result.best_val_dice:.4f} at epoch {result.best_epoch}; run folder {result.run_dir}"
-    )
-    return 0
+    return config, train_pairs, val_pairs or spec.splits.get("val")
 
 
 def cmd_predict(args: argparse.Namespace) -> int:
@@ -151,7 +187,7 @@ def cmd_predict(args: argparse.Namespace) -> int:
 
     extras = _sampling_outputs(args)
     predictor = Predictor.from_run(args.run, weights=args.weights)
-    paths = list_images(args.input)
+    paths = list_images(args.input, strict=args.strict)
     failures: list[str] = []
 
     def skip(err: LDSegError) -> None:

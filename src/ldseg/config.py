@@ -24,6 +24,7 @@ INTENSITY_MODES = ("minmax", "zscore", "percentile")
 LAYOUTS = ("auto", "folders", "nnunet", "list", "glas")
 AUGMENTATIONS = ("flip", "rot90", "affine", "intensity")
 WINDOW_BLENDS = ("gaussian", "constant")
+PRECISIONS = ("fp32", "bf16", "fp16")
 MODEL_NAMES = (
     "ldseg",
     "ldseg-ld",
@@ -109,7 +110,12 @@ class DataConfig:
 
 @dataclass
 class TrainConfig:
-    """Optimisation (Adam with exponential decay per epoch), EMA, validation cadence, seed."""
+    """Optimisation (Adam with exponential decay per epoch), EMA, validation cadence, seed.
+
+    ``batch_size`` is per process: ``torchrun`` with N processes trains on N x batch_size
+    images a step. ``precision``: ``bf16`` autocast (CPU or GPU) or ``fp16`` autocast with
+    gradient scaling (GPU only); validation stays in fp32.
+    """
 
     epochs: int = 50
     batch_size: int = 4
@@ -120,6 +126,7 @@ class TrainConfig:
     flips: bool = True
     seed: int = 0
     max_minutes: float = 0.0  # wall-clock budget: stop after the epoch that exceeds it (0: none)
+    precision: str = "fp32"
 
 
 @dataclass
@@ -183,6 +190,8 @@ class Config:
             problems.append("train.lr must be > 0, train.lr_decay in (0, 1], ema_decay in [0, 1)")
         if train.max_minutes < 0:
             problems.append("train.max_minutes must be 0 (no limit) or positive")
+        if train.precision not in PRECISIONS:
+            problems.append(f"train.precision must be one of {PRECISIONS}")
         problems += self.data.problems()
         mapping, classes = self.data.class_mapping, self.model.num_classes
         if mapping and classes and max(mapping) >= classes:

@@ -15,6 +15,7 @@ from monai.losses import DiceLoss
 from torch import nn
 
 from ldseg.diffusion import NoiseSchedule
+from ldseg.diffusion.schedule import Generators
 from ldseg.nets import ImageEncoder, LabelDecoder, LabelEncoder, LatentDenoiser
 from ldseg.nets.blocks import stage_strides, standardize
 
@@ -122,7 +123,7 @@ class LDSeg(nn.Module):
         check_divisible(spatial_shape, self.latent_factor)
 
     def forward(
-        self, image: torch.Tensor, mask: torch.Tensor, generator: torch.Generator | None = None
+        self, image: torch.Tensor, mask: torch.Tensor, generator: Generators = None
     ) -> LDSegLoss:
         """One training step of Algorithm 1: the end-to-end loss for a batch.
 
@@ -133,8 +134,7 @@ class LDSeg(nn.Module):
         self.check_size(image.shape[2:])
         z_i = self.image_encoder(image)
         z0 = self.label_encoder(mask)
-        t = self.schedule.sample_timesteps(z0.shape[0], generator=generator, device=z0.device)
-        noise = torch.randn(z0.shape, generator=generator, device=z0.device, dtype=z0.dtype)
+        t, noise = self.schedule.training_noise(z0, generator)
         z_t = self.schedule.add_noise(z0, noise, t)
         eps_hat = self.denoiser(z_t, z_i, t)
         if self.decoder_input == "z_minus_eps":

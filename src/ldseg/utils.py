@@ -7,24 +7,32 @@ import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
+from ldseg.errors import LDSegError
+
 
 def atomic_write(path: Path, write: Callable[[Path], None]) -> Path:
     """Call ``write(tmp)`` on a temporary file beside ``path``, then rename it into place.
 
     A crash at any moment leaves either the previous file or the complete new one, never a
     truncated file. The temporary keeps ``path``'s suffixes so format detection still works.
+    An operating-system error (no permission, disk full) becomes an :class:`LDSegError`
+    naming ``path``.
     """
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    suffix = "".join(path.suffixes)
-    fd, tmp_name = tempfile.mkstemp(
-        prefix=f".{path.name}.", suffix=f".tmp{suffix}", dir=path.parent
-    )
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp_name = tempfile.mkstemp(
+            prefix=f".{path.name}.", suffix=f".tmp{''.join(path.suffixes)}", dir=path.parent
+        )
+    except OSError as err:
+        raise LDSegError(f"{path}: cannot write ({err.strerror or err})") from err
     os.close(fd)
     tmp = Path(tmp_name)
     try:
         write(tmp)
         os.replace(tmp, path)
+    except OSError as err:
+        raise LDSegError(f"{path}: cannot write ({err.strerror or err})") from err
     finally:
         tmp.unlink(missing_ok=True)
     return path
@@ -33,3 +41,9 @@ def atomic_write(path: Path, write: Callable[[Path], None]) -> Path:
 def atomic_write_text(path: Path, text: str) -> Path:
     """Write ``text`` to ``path`` atomically."""
     return atomic_write(path, lambda tmp: tmp.write_text(text))
+
+
+def stale_temporaries(folder: Path) -> list[Path]:
+    """Temporary files that ``atomic_write`` left in ``folder`` because its process was killed
+    (never mistaken for the files they were to become: their names differ)."""
+    return sorted(Path(folder).glob(".*.tmp*"))

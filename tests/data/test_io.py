@@ -17,7 +17,7 @@ from ldseg.data.io import (
     read_mask,
     write_mask,
 )
-from ldseg.errors import DataError
+from ldseg.errors import DataError, LDSegError
 
 RNG = np.random.default_rng(0)
 
@@ -184,7 +184,7 @@ def test_write_mask_cleans_temp_file_on_failure(tmp_path, monkeypatch):
         raise OSError("disk full")
 
     monkeypatch.setattr(Image.Image, "save", failing_save)
-    with pytest.raises(OSError, match="disk full"):
+    with pytest.raises(LDSegError, match=r"a\.png: cannot write \(disk full\)"):
         write_mask(np.ones((3, 5), int), reference, tmp_path / "out" / "a.png")
     assert list((tmp_path / "out").iterdir()) == []
 
@@ -248,6 +248,8 @@ def test_list_images(tmp_path):
     (tmp_path / "vols" / "readme.md").write_text("x")
     with pytest.raises(DataError, match=r"readme\.md"):
         list_images(tmp_path / "vols")
+    listed = list_images(tmp_path / "vols", strict=False)  # for predict to report and skip
+    assert [p.name for p in listed] == ["readme.md", "v.nii.gz"]
     (tmp_path / "empty").mkdir()
     with pytest.raises(DataError, match="empty"):
         list_images(tmp_path / "empty")

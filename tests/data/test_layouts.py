@@ -9,6 +9,7 @@ import pytest
 from PIL import Image
 
 from ldseg.config import Config, DataConfig
+from ldseg.data.check import check_dataset, format_check
 from ldseg.data.dataset import load_cases
 from ldseg.data.layouts import configure, detect_layout, discover
 from ldseg.errors import DataError, LDSegError
@@ -193,3 +194,48 @@ def test_data_config_validation():
         Config.from_dict(
             {"model": {"num_classes": 2}, "data": {"class_mapping": [0, 2]}}, partial=True
         )
+
+
+def folders_with_splits(root: Path) -> Path:
+    for split, n in (("train", 3), ("val", 2)):
+        for i in range(n):
+            png(root / split / "images" / f"{split}{i}.png", grey())
+            png(root / split / "masks" / f"{split}{i}_mask.png", labels())
+    png(root / "test" / "images" / "t0.png", grey())
+    return root
+
+
+def pair_list(root: Path) -> Path:
+    for i in range(4):
+        png(root / "img" / f"c{i}.png", RNG.integers(0, 256, (8, 8, 3), dtype=np.uint8))
+        png(root / "lab" / f"c{i}.png", labels())
+    rows = [f"img/c{i}.png,lab/c{i}.png,{'train' if i < 3 else 'val'}" for i in range(4)]
+    (root / "pairs.csv").write_text("\n".join(["image,label,split", *rows]) + "\n")
+    return root / "pairs.csv"
+
+
+def glas(root: Path) -> Path:
+    for name in ("train_1", "train_2", "testA_1"):
+        png(root / f"{name}.bmp", RNG.integers(0, 256, (8, 8, 3), dtype=np.uint8))
+        png(root / f"{name}_anno.bmp", labels(high=9))  # instance ids
+    return root
+
+
+@pytest.mark.parametrize(
+    ("make", "splits", "channels", "classes"),
+    [
+        (folders_with_splits, {"train": (3, 0), "val": (2, 0), "test": (0, 1)}, 1, 3),
+        (lambda root: write_nnunet(root / "Dataset001"), {"train": (2, 0), "test": (0, 1)}, 2, 3),
+        (pair_list, {"train": (3, 0), "val": (1, 0)}, 3, 3),
+        (glas, {"train": (2, 0), "testA": (1, 0)}, 3, 2),
+    ],
+    ids=["folders", "nnunet", "list", "glas"],
+)
+def test_check_data_on_each_layout(tmp_path, make, splits, channels, classes):
+    result = check_dataset(make(tmp_path), progress=False)
+    assert result.ok, result.problems
+    assert {s.name: (s.pairs, s.unlabelled) for s in result.splits} == splits
+    assert {c for s in result.splits for c in s.channels} == {channels}
+    assert result.num_classes == classes
+    pairs = sum(n for n, _ in splits.values())
+    assert format_check(result).endswith(f"usable: {pairs} pairs, {classes} classes")

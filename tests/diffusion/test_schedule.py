@@ -89,6 +89,25 @@ def test_sample_timesteps_uniform_over_one_to_T() -> None:
     assert torch.equal(t, again)
 
 
+def test_training_noise_per_sample_generators_ignore_the_batch() -> None:
+    schedule = NoiseSchedule(T)
+    like = torch.zeros(4, 2, 3, 3)
+
+    def generators(seeds):
+        return [torch.Generator().manual_seed(s) for s in seeds]
+
+    t, noise = schedule.training_noise(like, generators([10, 11, 12, 13]))
+    assert t.shape == (4,) and noise.shape == like.shape
+    t_half, noise_half = schedule.training_noise(like[:2], generators([12, 13]))
+    assert torch.equal(t[2:], t_half) and torch.equal(noise[2:], noise_half)
+    assert not torch.equal(noise[0], noise[1])
+    one = torch.Generator().manual_seed(10)  # one generator: the batch draws in order
+    t_one = schedule.sample_timesteps(4, torch.Generator().manual_seed(10))
+    assert torch.equal(schedule.training_noise(like, one)[0], t_one)
+    with pytest.raises(ValueError, match="3 generators for a batch of 4"):
+        schedule.training_noise(like, generators([1, 2, 3]))
+
+
 def test_errors_are_loud() -> None:
     with pytest.raises(ValueError, match="cosine, linear, quadratic"):
         NoiseSchedule(T, "sigmoid")

@@ -11,6 +11,7 @@ from ldseg.config import Config
 from ldseg.data.dataset import load_cases
 from ldseg.data.io import find_pairs
 from ldseg.errors import LDSegError
+from ldseg.model import LDSeg
 from ldseg.models import build_model
 from ldseg.training.checkpoint import load_model_tensors, load_weights
 from ldseg.training.trainer import split_validation, train
@@ -119,3 +120,29 @@ def test_config_ranges_are_checked():
         tiny_config(max_minutes=-1).validate()
     with pytest.raises(LDSegError, match=r"train\.epochs"):
         tiny_config(epochs=0).validate()
+
+
+def test_bf16_training_lowers_the_loss_and_fp16_needs_a_gpu(tmp_path, monkeypatch):
+    data = tiny_dataset(tmp_path / "data", num_cases=8, size=(32, 32))
+    pairs = find_pairs(data)
+    forward, autocast = LDSeg.forward, []
+
+    def recording_forward(self, *args, **kwargs):
+        autocast.append(torch.is_autocast_enabled("cpu") and torch.get_autocast_dtype("cpu"))
+        return forward(self, *args, **kwargs)
+
+    monkeypatch.setattr(LDSeg, "forward", recording_forward)
+    train(
+        tiny_config(epochs=4, lr=1e-2, precision="bf16"), pairs, pairs[:2], tmp_path / "run", False
+    )
+    assert set(autocast) == {torch.bfloat16}
+    losses = [float(r["loss"]) for r in read_metrics(tmp_path / "run")]
+    assert losses[-1] < 0.9 * losses[0]
+    weights = load_weights(tmp_path / "run" / "last.safetensors")
+    assert all(torch.isfinite(w).all() and w.dtype != torch.bfloat16 for w in weights.values())
+    if not torch.cuda.is_available():
+        with pytest.raises(LDSegError, match="fp16 needs a CUDA GPU"):
+            train(tiny_config(precision="fp16"), pairs, pairs[:2], tmp_path / "fp16", False)
+        assert not (tmp_path / "fp16").exists()
+    with pytest.raises(LDSegError, match=r"train\.precision must be one of"):
+        tiny_config(precision="fp8").validate()

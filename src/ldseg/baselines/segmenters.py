@@ -9,6 +9,7 @@ from monai.networks.nets import DiffusionModelUNet
 from torch import nn
 
 from ldseg.diffusion import NoiseSchedule
+from ldseg.diffusion.schedule import Generators
 from ldseg.model import LDSegLoss, check_divisible
 
 ZERO = torch.zeros(())
@@ -33,7 +34,7 @@ class DeterministicSegmenter(nn.Module):
         check_divisible(spatial_shape, self.multiple)
 
     def forward(
-        self, image: torch.Tensor, mask: torch.Tensor, generator: torch.Generator | None = None
+        self, image: torch.Tensor, mask: torch.Tensor, generator: Generators = None
     ) -> LDSegLoss:
         self.check_size(image.shape[2:])
         logits = self.net(image)
@@ -86,13 +87,12 @@ class PixelDiffusion(nn.Module):
         check_divisible(spatial_shape, self.multiple)
 
     def forward(
-        self, image: torch.Tensor, mask: torch.Tensor, generator: torch.Generator | None = None
+        self, image: torch.Tensor, mask: torch.Tensor, generator: Generators = None
     ) -> LDSegLoss:
         self.check_size(image.shape[2:])
         y0 = F.one_hot(mask[:, 0].long(), self.num_classes).movedim(-1, 1).float() * 2 - 1
         y0 = y0.contiguous()
-        t = self.schedule.sample_timesteps(y0.shape[0], generator=generator, device=y0.device)
-        noise = torch.randn(y0.shape, generator=generator, device=y0.device)
+        t, noise = self.schedule.training_noise(y0, generator)
         eps_hat = self.unet(torch.cat([self.schedule.add_noise(y0, noise, t), image], 1), t)
         mse = F.mse_loss(eps_hat, noise)
         return LDSegLoss(mse, ZERO, ZERO, mse)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
+from ldseg.diffusion.schedule import Generators
 from ldseg.model import LDSeg, LDSegLoss
 
 ZERO = torch.zeros(())
@@ -42,7 +43,7 @@ class TwoStageLDSeg(LDSeg):
         return self
 
     def forward(
-        self, image: torch.Tensor, mask: torch.Tensor, generator: torch.Generator | None = None
+        self, image: torch.Tensor, mask: torch.Tensor, generator: Generators = None
     ) -> LDSegLoss:
         self.check_size(image.shape[2:])
         if self.stage == "autoencoder":
@@ -52,8 +53,7 @@ class TwoStageLDSeg(LDSeg):
             return LDSegLoss(ce + self.gamma * dice, ce, dice, ZERO)
         with torch.no_grad():
             z0 = self.label_encoder(mask)
-        t = self.schedule.sample_timesteps(z0.shape[0], generator=generator, device=z0.device)
-        noise = torch.randn(z0.shape, generator=generator, device=z0.device, dtype=z0.dtype)
+        t, noise = self.schedule.training_noise(z0, generator)
         eps_hat = self.denoiser(self.schedule.add_noise(z0, noise, t), self.image_encoder(image), t)
         mse = F.mse_loss(eps_hat, noise)
         return LDSegLoss(mse, ZERO, ZERO, mse)

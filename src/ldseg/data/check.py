@@ -65,7 +65,7 @@ def check_dataset(
         declared = max(data.class_mapping) + 1
     problems, notes = list(spec.problems), []
     summaries = []
-    reference: tuple[str, int] | None = None  # first image and its channel count
+    channels_of: list[tuple[SplitSummary, Path, int]] = []
     for split, pairs in spec.splits.items():
         summary = SplitSummary(split, len(pairs), len(spec.unlabelled.get(split, [])))
         for pair in tqdm(pairs, desc=f"checking {split}", leave=False, disable=not progress):
@@ -76,12 +76,7 @@ def check_dataset(
                 summary.problems += 1
                 continue
             channels = image.shape[0]
-            reference = reference or (pair.image.name, channels)
-            if channels != reference[1]:
-                problems.append(
-                    f"{pair.image}: has {channels} channels, {reference[0]} has {reference[1]}"
-                )
-                summary.problems += 1
+            channels_of.append((summary, pair.image, channels))
             values = {int(v) for v in np.unique(mask)}
             if declared and max(values) >= declared:
                 problems.append(
@@ -95,6 +90,7 @@ def check_dataset(
             summary.labels |= values
             summary.empty += max(values) == 0
         summaries.append(summary)
+    problems += _odd_channels(channels_of)
     for split, images in spec.unlabelled.items():
         if split not in spec.splits:
             summaries.append(SplitSummary(split, 0, len(images)))
@@ -108,6 +104,22 @@ def check_dataset(
     if not any(s.pairs for s in summaries):
         problems.append(f"{path}: no image/mask pairs")
     return CheckResult(spec, summaries, classes, bool(declared), names, problems, notes)
+
+
+def _odd_channels(channels_of: list[tuple[SplitSummary, Path, int]]) -> list[str]:
+    """A problem for every image whose channel count differs from the most common one."""
+    counts = Counter(channels for _, _, channels in channels_of)
+    if len(counts) < 2:
+        return []
+    common, n = counts.most_common(1)[0]
+    odd = []
+    for summary, image, channels in channels_of:
+        if channels != common:
+            summary.problems += 1
+            odd.append(
+                f"{image}: has {channels} channels, {n} of {len(channels_of)} images have {common}"
+            )
+    return odd
 
 
 def _range(values: list[tuple], fmt: str = "{}") -> str:

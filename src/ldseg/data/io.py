@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from functools import cache
 from pathlib import Path
 
 import nibabel as nib
@@ -28,7 +29,8 @@ MASK_SUFFIXES = ("_label", "_mask", "_gt", "_anno", "_seg")
 _SHOWN = 5  # unmatched files named in an error message
 
 
-def _unsupported(path: Path) -> DataError:
+def unsupported_error(path: Path) -> DataError:
+    """The error for a file whose suffix is not a supported image format."""
     expected = ", ".join(RASTER_SUFFIXES + VOLUME_SUFFIXES + ITK_SUFFIXES)
     return DataError(f"{path}: unsupported file type (expected {expected})")
 
@@ -117,21 +119,37 @@ def _image_mode(img: Image.Image) -> Image.Image:
     return img.convert("RGB")
 
 
+@cache
+def _loader(
+    reader_type: type[ImageReader], dtype: type, converter: Callable | None
+) -> tuple[LoadImage, ImageReader]:
+    """MONAI's ``LoadImage`` and its reader, built once: building a LoadImage (it looks for
+    every optional reader package) takes longer than reading a small PNG."""
+    if reader_type is PILReader:
+        # reverse_indexing=False keeps PIL's row-major (H, W) layout instead of MONAI's (W, H)
+        reader = PILReader(converter=converter, reverse_indexing=False)
+    else:
+        reader = reader_type()
+    loader = LoadImage(reader=reader, image_only=False, ensure_channel_first=True, dtype=dtype)
+    return loader, reader
+
+
 def _load(path: str | Path, dtype: type, converter: Callable | None) -> tuple[np.ndarray, dict]:
     """Channel-first array and meta through MONAI's ``LoadImage``; any failure is a DataError."""
     path = Path(path)
     if not path.is_file():
         raise DataError(f"{path}: no such file")
+    if is_image_file(path) and path.stat().st_size == 0:
+        raise DataError(f"{path}: empty file (0 bytes)")
     if is_volume(path):
-        reader, kind = NibabelReader(), "volume"
+        reader_type, kind = NibabelReader, "volume"
     elif is_itk(path):
-        reader, kind = SimpleITKReader(), "volume"
+        reader_type, kind = SimpleITKReader, "volume"
     elif path.name.lower().endswith(RASTER_SUFFIXES):
-        # reverse_indexing=False keeps PIL's row-major (H, W) layout instead of MONAI's (W, H)
-        reader, kind = PILReader(converter=converter, reverse_indexing=False), "raster"
+        reader_type, kind = PILReader, "raster"
     else:
-        raise _unsupported(path)
-    loader = LoadImage(reader=reader, image_only=False, ensure_channel_first=True, dtype=dtype)
+        raise unsupported_error(path)
+    loader, reader = _loader(reader_type, dtype, converter)
     try:
         data, meta = loader(path, reader=reader)  # a runtime reader's errors propagate as they are
         array = data.numpy()
@@ -270,19 +288,30 @@ def write_mask(mask: np.ndarray, reference: str | Path, out_path: str | Path) ->
     return atomic_write(out_path, lambda tmp: Image.fromarray(labels).save(tmp))
 
 
-def folder_files(folder: Path, strict: bool) -> list[Path]:
-    """Sorted non-hidden image files of a folder; other files raise (strict) or are skipped."""
-    files = sorted(
+def _visible_files(folder: Path) -> list[Path]:
+    """Sorted non-hidden files of a folder, less the pixel data files of .mhd/.nhdr headers."""
+    return sorted(
         p
         for p in folder.iterdir()
         if p.is_file()
         and not p.name.startswith(".")
         and not p.name.lower().endswith(COMPANION_SUFFIXES)
     )
+
+
+def other_files(folder: Path) -> list[Path]:
+    """Sorted non-hidden files of a folder that are not images (e.g. ``notes.txt``)."""
+    return [p for p in _visible_files(folder) if not is_image_file(p)]
+
+
+def folder_files(folder: Path, strict: bool) -> list[Path]:
+    """Sorted non-hidden image files of a folder; other files raise (strict) or are skipped.
+    A folder without image files raises."""
+    files = _visible_files(folder)
     if strict:
         for p in files:
             if not is_image_file(p):
-                raise _unsupported(p)
+                raise unsupported_error(p)
     files = [p for p in files if is_image_file(p)]
     if not files:
         raise DataError(f"{folder}: no image files")
@@ -374,16 +403,22 @@ def find_pairs(folder: str | Path) -> list[Pair]:
     return pair_files(images, masks, folder)
 
 
-def list_images(path: str | Path) -> list[Path]:
-    """A single image file, or the sorted image files of a folder or of its ``images`` subfolder."""
+def list_images(path: str | Path, strict: bool = True) -> list[Path]:
+    """A single image file, or the sorted image files of a folder or of its ``images`` subfolder.
+
+    A folder's other files raise, or without ``strict`` are listed too, for the caller to report
+    and skip (``ldseg predict``); a folder without image files raises either way.
+    """
     path = Path(path)
     if path.is_file():
         if not is_image_file(path):
-            raise _unsupported(path)
+            raise unsupported_error(path)
         return [path]
     if not path.is_dir():
         raise DataError(f"{path}: no such file or folder")
-    return folder_files(subfolder(path, IMAGE_DIRS) or path, True)
+    folder = subfolder(path, IMAGE_DIRS) or path
+    images = folder_files(folder, strict)
+    return images if strict else sorted(images + other_files(folder))
 
 
 def list_masks(path: str | Path) -> list[Path]:

@@ -18,8 +18,10 @@ from ldseg.data.io import (
     file_stem,
     folder_files,
     match_files,
+    other_files,
     subfolder,
     unmatched_error,
+    unsupported_error,
 )
 from ldseg.errors import DataError
 
@@ -109,17 +111,23 @@ def configure(config: Config, spec: DatasetSpec) -> None:
         config.model.num_classes = len(data.class_names)
 
 
+def _image_files(spec: DatasetSpec, folder: Path) -> list[Path]:
+    """The image files of a folder; every other file is listed among the dataset's problems."""
+    spec.problems += [str(unsupported_error(p)) for p in other_files(folder)]
+    return folder_files(folder, False)
+
+
 def _pair_folder(spec: DatasetSpec, folder: Path, split: str) -> None:
     images, masks = subfolder(folder, IMAGE_DIRS), subfolder(folder, MASK_DIRS)
     if images is None:
         raise DataError(f"{folder}: no image folder (expected one of {', '.join(IMAGE_DIRS)})")
     if masks is None:
         if split == "test":
-            spec.unlabelled[split] = folder_files(images, True)
+            spec.unlabelled[split] = _image_files(spec, images)
             return
         raise DataError(f"{folder}: no mask folder (expected one of {', '.join(MASK_DIRS)})")
     pairs, lonely_images, lonely_masks = match_files(
-        folder_files(images, True), folder_files(masks, True), folder
+        _image_files(spec, images), _image_files(spec, masks), folder
     )
     spec.splits[split] = pairs
     if lonely_images or lonely_masks:
@@ -187,8 +195,8 @@ def _nnunet(root: Path) -> DatasetSpec:
     spec = DatasetSpec(root, "nnunet", class_names=names)
     spec.channel_names = [channel_names[k] for k in sorted(channel_names, key=int)]
     n = len(spec.channel_names)
-    cases = _group_channels(folder_files(root / "imagesTr", True), ending, n, root / "imagesTr")
-    labels = {file_stem(p): p for p in folder_files(root / "labelsTr", True)}
+    cases = _group_channels(_image_files(spec, root / "imagesTr"), ending, n, root / "imagesTr")
+    labels = {file_stem(p): p for p in _image_files(spec, root / "labelsTr")}
     spec.splits["train"] = [
         Pair(files[0], labels[case], case, tuple(files[1:]))
         for case, files in cases.items()
@@ -205,7 +213,7 @@ def _nnunet(root: Path) -> DatasetSpec:
             f"{meta_path}: numTraining is {declared}, found {len(spec.splits['train'])} cases"
         )
     if (root / "imagesTs").is_dir():
-        test = _group_channels(folder_files(root / "imagesTs", True), ending, n, root / "imagesTs")
+        test = _group_channels(_image_files(spec, root / "imagesTs"), ending, n, root / "imagesTs")
         spec.unlabelled["test"] = [files[0] for files in test.values()]
     return spec
 

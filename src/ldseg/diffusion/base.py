@@ -21,12 +21,15 @@ class Sampler(ABC):
         self.schedule = schedule
         self.timesteps: torch.Tensor | None = None
         self._prev: dict[int, int] = {}
+        self._abar: dict[int, float] = {}
 
     def set_timesteps(self, num_steps: int) -> None:
         """Choose K = num_steps timesteps: round(linspace(1, T, K)), descending."""
         self.timesteps = select_timesteps(num_steps, self.schedule.num_train_timesteps)
         chosen = self.timesteps.tolist()
         self._prev = dict(zip(chosen, [*chosen[1:], 0], strict=True))
+        # Python floats, so that a traced or exported sampler holds them as constants.
+        self._abar = {t: float(self.schedule.abar(t)) for t in [*chosen, 0]}
 
     def prev_timestep(self, t: int) -> int:
         """The chosen timestep that follows t, or 0 after the last one."""
@@ -41,7 +44,7 @@ class Sampler(ABC):
         if eps.shape != z_t.shape:
             raise ValueError(f"eps and z_t shapes differ: {tuple(eps.shape)} vs {tuple(z_t.shape)}")
         prev = self.prev_timestep(t)
-        return float(self.schedule.abar(int(t))), float(self.schedule.abar(prev))
+        return self._abar[int(t)], self._abar[prev]
 
     @abstractmethod
     def step(

@@ -7,10 +7,12 @@ is abar_t, and abar_0 = 1 stands for the clean latent, so a sampler can step to 
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 
 import torch
 
 SCHEDULE_KINDS = ("cosine", "linear", "quadratic")
+Generators = torch.Generator | Sequence[torch.Generator] | None  # one for a batch or one per sample
 COSINE_OFFSET = 0.008  # s in Nichol & Dhariwal (2021), eq. 17
 MAX_COSINE_BETA = 0.999  # their clipping, to avoid a singularity at t = T
 LINEAR_BETA_RANGE = (1e-4, 0.02)  # Ho et al. (2020)
@@ -117,6 +119,25 @@ class NoiseSchedule:
         return torch.randint(
             1, self.num_train_timesteps + 1, (batch,), generator=generator, device=device
         )
+
+    def training_noise(
+        self, like: torch.Tensor, generator: Generators = None
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Timesteps t ~ U{1..T} and N(0, I) noise shaped like ``like``, for a training batch.
+
+        ``generator`` is one generator for the batch or one per sample; with one per sample,
+        a sample's draws do not depend on the batch or the process it is in.
+        """
+        if generator is None or isinstance(generator, torch.Generator):
+            t = self.sample_timesteps(like.shape[0], generator, like.device)
+            noise = torch.randn(
+                like.shape, generator=generator, device=like.device, dtype=like.dtype
+            )
+            return t, noise
+        if len(generator) != like.shape[0]:
+            raise ValueError(f"{len(generator)} generators for a batch of {like.shape[0]}")
+        draws = [self.training_noise(like[i : i + 1], g) for i, g in enumerate(generator)]
+        return torch.cat([t for t, _ in draws]), torch.cat([noise for _, noise in draws])
 
 
 def select_timesteps(num_steps: int, num_train_timesteps: int) -> torch.Tensor:

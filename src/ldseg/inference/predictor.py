@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import torch
+from torch.utils.data import DataLoader, Dataset
 
 from ldseg.config import Config
 from ldseg.data.geometry import target_shape, window_inference
@@ -44,6 +45,66 @@ class Trajectory:
     timesteps: list[int]
     latents: list[np.ndarray]
     masks: list[np.ndarray]
+
+
+def preprocess(
+    config: Config,
+    image: np.ndarray,
+    source: str | Path = "array",
+    spacing: Sequence[float] | None = None,
+) -> torch.Tensor:
+    """An image ``(C, *S)`` or ``(*S)`` of voxel ``spacing``, normalised and resized to the
+    run's training size (or, without ``data.resize``, kept or resampled to ``data.spacing``)."""
+    image = np.asarray(image, dtype=np.float32)
+    if image.ndim == config.spatial_dims:
+        image = image[None]
+    if image.ndim != config.spatial_dims + 1:
+        raise DataError(
+            f"{source}: expected a {config.spatial_dims}D image with a channel axis, "
+            f"got shape {image.shape}"
+        )
+    size = target_shape(image.shape[1:], spacing, config.data)
+    return preprocess_image(image, config.model.in_channels, config.data.intensity, size, source)
+
+
+@dataclass
+class LoadedImage:
+    """An image file read and preprocessed (``tensor``), or the error that stopped it."""
+
+    index: int
+    path: Path
+    tensor: torch.Tensor | None = None
+    shape: tuple[int, ...] = ()  # the input's spatial shape, to resize the prediction back
+    image: np.ndarray | None = None  # the image as read, kept only when asked for
+    error: LDSegError | None = None
+
+
+class ImageFiles(Dataset):
+    """Image files read and preprocessed for a run, e.g. in ``DataLoader`` worker processes;
+    a file that fails with an :class:`LDSegError` is returned with its error, not raised."""
+
+    def __init__(self, paths: Sequence[str | Path], config: Config, keep_images: bool = False):
+        self.paths = [Path(p) for p in paths]
+        self.config = config
+        self.keep_images = keep_images
+
+    def __len__(self) -> int:
+        return len(self.paths)
+
+    def __getitem__(self, index: int) -> LoadedImage:
+        path = self.paths[index]
+        try:
+            image, meta = read_image(path)
+            tensor = preprocess(self.config, image, path, meta["spacing"])
+        except LDSegError as err:
+            return LoadedImage(index, path, error=err)
+        shape = tuple(image.shape[-self.config.spatial_dims :])
+        return LoadedImage(index, path, tensor, shape, image if self.keep_images else None)
+
+
+def _as_is(item: LoadedImage) -> LoadedImage:
+    """The DataLoader's collate function: items are grouped into batches after loading."""
+    return item
 
 
 class Predictor:
@@ -87,19 +148,8 @@ class Predictor:
         source: str | Path = "array",
         spacing: Sequence[float] | None = None,
     ) -> torch.Tensor:
-        """An image ``(C, *S)`` or ``(*S)`` of voxel ``spacing``, normalised and resized to the
-        training size (or, without ``data.resize``, kept or resampled to ``data.spacing``)."""
-        cfg = self.config
-        image = np.asarray(image, dtype=np.float32)
-        if image.ndim == cfg.spatial_dims:
-            image = image[None]
-        if image.ndim != cfg.spatial_dims + 1:
-            raise DataError(
-                f"{source}: expected a {cfg.spatial_dims}D image with a channel axis, "
-                f"got shape {image.shape}"
-            )
-        size = target_shape(image.shape[1:], spacing, cfg.data)
-        return preprocess_image(image, cfg.model.in_channels, cfg.data.intensity, size, source)
+        """:func:`preprocess` with this run's configuration."""
+        return preprocess(self.config, image, source, spacing)
 
     def make_sampler(self, steps: int | None = None, sampler: str | None = None):
         """A DDIM/DDPM sampler with K = ``steps`` timesteps (defaults: the run's); None for a
@@ -108,20 +158,29 @@ class Predictor:
         if schedule is None:
             return None
         diffusion_sampler = make_sampler(sampler or self.config.sampling.sampler, schedule)
-        diffusion_sampler.set_timesteps(steps or self.config.sampling.steps)
+        try:
+            diffusion_sampler.set_timesteps(self.config.sampling.steps if steps is None else steps)
+        except ValueError as err:
+            raise LDSegError(str(err)) from None
         return diffusion_sampler
+
+    def initial_noise(
+        self, spatial_shape: Sequence[int], generator: torch.Generator
+    ) -> torch.Tensor:
+        """The initial LDSeg latent ``(1, 1, *latent)`` for an input of ``spatial_shape``, drawn
+        from ``generator`` as ``LDSeg.sample`` draws it."""
+        factor = self.model.latent_factor
+        latent = [1, 1, *(s // f for s, f in zip(spatial_shape, factor, strict=True))]
+        return torch.randn(latent, generator=generator, device=self.device)
 
     def _sample(
         self, images: torch.Tensor, diffusion_sampler, seeds: Sequence[int], **kwargs
     ) -> torch.Tensor:
-        """``model.sample`` on a batch; an LDSeg latent starts from one noise draw per seed,
-        drawn as ``LDSeg.sample`` draws it (other models get a generator seeded by the first)."""
-        generators = [torch.Generator(device=self.device).manual_seed(s) for s in seeds[:1]]
+        """``model.sample`` on a batch; an LDSeg latent starts from one noise draw per seed
+        (the first seed's generator goes on to the sampler, e.g. for DDPM's noise)."""
+        generators = [torch.Generator(device=self.device).manual_seed(s) for s in seeds]
         if isinstance(self.model, LDSeg):
-            generators += [torch.Generator(device=self.device).manual_seed(s) for s in seeds[1:]]
-            factor = self.model.latent_factor
-            latent = [1, 1, *(s // f for s, f in zip(images.shape[2:], factor, strict=True))]
-            noise = [torch.randn(latent, generator=g, device=self.device) for g in generators]
+            noise = [self.initial_noise(images.shape[2:], g) for g in generators]
             kwargs["noise"] = torch.cat(noise)
             if "trajectory" in kwargs:
                 kwargs["trajectory"].append(kwargs["noise"])
@@ -183,25 +242,50 @@ class Predictor:
         their mean probabilities, its argmax and the per-pixel standard deviation (``std``).
         ``spacing`` is the image's voxel spacing, needed when the run resamples to a spacing.
         """
+        tensor = self.preprocess(image, source, spacing)
+        shape = tuple(np.shape(image)[-self.config.spatial_dims :])
+        return self.predict_batch(tensor[None], [shape], steps, sampler, seed, samples)[0]
+
+    @torch.no_grad()
+    def predict_batch(
+        self,
+        images: torch.Tensor,
+        shapes: Sequence[Sequence[int]],
+        steps: int | None = None,
+        sampler: str | None = None,
+        seed: int = 0,
+        samples: int = 1,
+        batch_size: int = 16,
+    ) -> list[Prediction]:
+        """Segment preprocessed images ``(N, C, *size)`` and resize each back to ``shapes[i]``.
+
+        Every image gets the samples :meth:`predict_array` would draw for it (seeds ``seed``,
+        ``seed + 1``, ...); the N x ``samples`` samples run through the model ``batch_size`` at
+        a time, so batching changes the speed, not the noise.
+        """
         if samples < 1:
             raise ValueError(f"samples must be at least 1, got {samples}")
-        tensor = self.preprocess(image, source, spacing)
-        shape = np.shape(image)[-self.config.spatial_dims :]
-        total = torch.zeros(self.model.num_classes, *tensor.shape[1:], dtype=torch.float64)
-        squares = torch.zeros_like(total)
-        batch = tensor[None].expand(min(samples, 16), *tensor.shape)
-        for start in range(0, samples, len(batch)):
-            seeds = range(seed + start, seed + min(samples, start + len(batch)))
-            probs = self.sample_batch(batch[: len(seeds)], steps, sampler, seeds).double()
-            total += probs.sum(0)
-            squares += (probs**2).sum(0)
-        mean = resize_probabilities((total / samples).float(), shape)
-        mask = mean.argmax(0)
-        if samples == 1:
-            return Prediction(mask.numpy().astype(np.uint8), mean.numpy())
-        variance = (squares / samples - (total / samples) ** 2).clamp(min=0).float()
-        std = resize_probabilities(variance.sqrt(), shape).gather(0, mask[None])[0]
-        return Prediction(mask.numpy().astype(np.uint8), mean.numpy(), std.numpy())
+        rows = [(i, seed + s) for i in range(len(images)) for s in range(samples)]
+        dtype = torch.float64 if samples > 1 else torch.float32  # float32 holds one sample
+        total = torch.zeros(len(images), self.model.num_classes, *images.shape[2:], dtype=dtype)
+        squares = torch.zeros_like(total) if samples > 1 else None
+        for start in range(0, len(rows), batch_size):
+            index, seeds = zip(*rows[start : start + batch_size], strict=True)
+            index = torch.tensor(index)
+            probs = self.sample_batch(images[index], steps, sampler, seeds, batch_size).to(dtype)
+            total.index_add_(0, index, probs)
+            if squares is not None:
+                squares.index_add_(0, index, probs**2)
+        predictions = []
+        for i, shape in enumerate(shapes):
+            mean = resize_probabilities((total[i] / samples).float(), shape)
+            mask = mean.argmax(0)
+            std = None
+            if squares is not None:
+                variance = (squares[i] / samples - (total[i] / samples) ** 2).clamp(min=0).float()
+                std = resize_probabilities(variance.sqrt(), shape).gather(0, mask[None])[0].numpy()
+            predictions.append(Prediction(mask.numpy().astype(np.uint8), mean.numpy(), std))
+        return predictions
 
     @torch.no_grad()
     def predict_trajectory(
@@ -247,34 +331,10 @@ class Predictor:
         save_uncertainty: bool = False,
         save_trajectory: bool = False,
     ) -> Path:
-        """Segment an image file and write its mask into ``out_dir``: same stem, on the input's
-        exact grid (PNG for rasters; NIfTI, MHA or NRRD with the input's geometry for volumes).
-
-        ``samples`` > 1 writes the argmax of the mean of that many samples; ``save_uncertainty``
-        (needs ``samples`` > 1) also writes the mean foreground probability and the per-pixel
-        SD into ``out_dir/uncertainty``; ``save_trajectory`` writes a picture strip and a GIF of
-        the reverse process (sample ``seed``) into ``out_dir/trajectory``.
-        """
-        if save_uncertainty and samples < 2:
-            raise LDSegError("uncertainty maps need at least 2 samples")
-        path, out_dir = Path(path), Path(out_dir)
-        image, meta = read_image(path)
-        stem = file_stem(path)
-        if save_trajectory:
-            from ldseg.experiments.trajectory import save_trajectory_figures
-
-            prediction, trajectory = self.predict_trajectory(image, steps, sampler, seed, path)
-            names = self.config.data.class_names
-            save_trajectory_figures(image, trajectory, out_dir / "trajectory", stem, names)
-        if samples > 1 or not save_trajectory:
-            prediction = self.predict_array(
-                image, steps, sampler, seed, path, samples, meta["spacing"]
-            )
-        if save_uncertainty:
-            from ldseg.experiments.uncertainty import write_uncertainty_maps
-
-            write_uncertainty_maps(prediction, path, out_dir / "uncertainty")
-        return write_mask(prediction.mask, path, out_dir / f"{stem}{mask_suffix(path)}")
+        """Segment an image file into ``out_dir`` (see :meth:`predict_files`); returns the mask's
+        path and raises the file's error."""
+        options = (steps, sampler, seed, samples, save_uncertainty, save_trajectory)
+        return self.predict_files([path], out_dir, *options)[0]
 
     def predict_files(
         self,
@@ -283,6 +343,94 @@ class Predictor:
         steps: int | None = None,
         sampler: str | None = None,
         seed: int = 0,
+        samples: int = 1,
+        save_uncertainty: bool = False,
+        save_trajectory: bool = False,
+        batch_size: int = 8,
+        workers: int = 0,
+        on_error: Callable[[LDSegError], None] | None = None,
     ) -> list[Path]:
-        """Segment several files into ``out_dir``."""
-        return [self.predict_file(p, out_dir, steps, sampler, seed) for p in paths]
+        """Segment image files and write each mask into ``out_dir``: same stem, on the input's
+        exact grid (PNG for rasters; NIfTI, MHA or NRRD with the input's geometry for volumes).
+
+        ``workers`` processes read and preprocess the files (``DataLoader``; 0 reads in this
+        process); images of the same preprocessed size are sampled ``batch_size`` at a time,
+        each from the noise of ``seed`` exactly as :meth:`predict_array` samples it alone.
+        ``samples`` > 1 writes the argmax of the mean of that many samples; ``save_uncertainty``
+        (needs ``samples`` > 1) also writes the mean foreground probability and the per-pixel
+        SD into ``out_dir/uncertainty``; ``save_trajectory`` writes a picture strip and a GIF of
+        the reverse process (sample ``seed``) into ``out_dir/trajectory``.
+
+        A file that fails with an :class:`LDSegError` is passed to ``on_error`` and skipped, or
+        raised without ``on_error``. Returns the written masks' paths in input order.
+        """
+        if save_uncertainty and samples < 2:
+            raise LDSegError("uncertainty maps need at least 2 samples")
+        if batch_size < 1 or workers < 0:
+            raise LDSegError(
+                f"batch size must be >= 1 and workers >= 0, got {batch_size}, {workers}"
+            )
+        out_dir = Path(out_dir)
+        loader = DataLoader(
+            ImageFiles(paths, self.config, keep_images=save_trajectory),
+            batch_size=None,
+            num_workers=min(workers, len(paths)),
+            collate_fn=_as_is,
+        )
+        written: dict[int, Path] = {}
+
+        def failed(err: LDSegError) -> None:
+            if on_error is None:
+                raise err
+            on_error(err)
+
+        def segment(group: list[LoadedImage]) -> None:
+            images = torch.stack([item.tensor for item in group])
+            shapes = [item.shape for item in group]
+            predictions = self.predict_batch(
+                images, shapes, steps, sampler, seed, samples, batch_size
+            )
+            for item, prediction in zip(group, predictions, strict=True):
+                try:
+                    written[item.index] = self._write_outputs(
+                        item, prediction, out_dir, steps, sampler, seed, save_uncertainty
+                    )
+                except LDSegError as err:
+                    failed(err)
+
+        groups: dict[tuple[int, ...], list[LoadedImage]] = {}
+        for item in loader:
+            if item.error is not None:
+                failed(item.error)
+                continue
+            group = groups.setdefault(tuple(item.tensor.shape), [])
+            group.append(item)
+            if len(group) == batch_size:
+                segment(groups.pop(tuple(item.tensor.shape)))
+        for group in groups.values():
+            segment(group)
+        return [written[i] for i in sorted(written)]
+
+    def _write_outputs(
+        self,
+        item: LoadedImage,
+        prediction: Prediction,
+        out_dir: Path,
+        steps: int | None,
+        sampler: str | None,
+        seed: int,
+        save_uncertainty: bool,
+    ) -> Path:
+        """Write a file's mask, and its uncertainty maps and trajectory figures if asked."""
+        stem = file_stem(item.path)
+        if item.image is not None:
+            from ldseg.experiments.trajectory import save_trajectory_figures
+
+            _, trajectory = self.predict_trajectory(item.image, steps, sampler, seed, item.path)
+            names = self.config.data.class_names
+            save_trajectory_figures(item.image, trajectory, out_dir / "trajectory", stem, names)
+        if save_uncertainty:
+            from ldseg.experiments.uncertainty import write_uncertainty_maps
+
+            write_uncertainty_maps(prediction, item.path, out_dir / "uncertainty")
+        return write_mask(prediction.mask, item.path, out_dir / f"{stem}{mask_suffix(item.path)}")

@@ -1,0 +1,48 @@
+"""Every benchmark's ``--quick`` mode runs and writes a complete results file."""
+
+import importlib.util
+import json
+from pathlib import Path
+
+import pytest
+from PIL import Image
+
+BENCHMARKS = Path(__file__).resolve().parents[2] / "benchmarks"
+
+
+def load(name: str):
+    spec = importlib.util.spec_from_file_location(f"benchmark_{name}", BENCHMARKS / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_speed_quick(tmp_path):
+    record = load("speed").main(["--quick", "--out", str(tmp_path)])
+    assert json.loads((tmp_path / "speed_quick.json").read_text()) == record
+    rows = record["results"]["rows"]
+    assert {r["model"] for r in rows} == {"ldseg", "resunet", "unet", "pixel-diffusion"}
+    assert all(r["median_s"] > 0 and r["parameters"] > 0 for r in rows)
+    ratios = record["results"]["ratios"]
+    assert all(value > 0 for value in ratios.values())
+    # 5 full-size UNet passes against 2 latent steps at 128 x 128
+    assert ratios["pixel-diffusion/ldseg at [128, 128]"] > 1
+    assert record["results"]["training_images_per_s"]["ldseg"] > 0
+    with Image.open(tmp_path / "speed_quick.png") as picture:
+        assert picture.size[0] > 500
+
+
+@pytest.mark.parametrize(
+    ("dataset", "models", "classes"),
+    [("camus", "ldseg,resunet,unet", 4), ("kvasir", "ldseg", 2), ("acdc", "ldseg", 4)],
+)
+def test_accuracy_quick(shared_data, tmp_path, dataset, models, classes):
+    out = tmp_path / "accuracy.json"
+    args = ["--dataset", dataset, "--models", models, "--quick", "--out", str(out)]
+    record = load("accuracy").main(args)
+    assert json.loads(out.read_text()) == record
+    rows = record["results"]["rows"]
+    assert [r["model"] for r in rows] == models.split(",")
+    for row in rows:
+        assert len(row["dice"]) == classes and row["num_cases"] == 4 and row["epochs"] >= 1
+        assert 0 <= row["dice"][0] <= 1 and row["seconds_per_image"] > 0
