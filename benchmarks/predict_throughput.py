@@ -10,7 +10,8 @@ call ``Predictor.predict_files`` with a batch size and a number of reader proces
 ``ldseg predict --batch-size N --workers W`` does. The configurations are interleaved, repeat by
 repeat, in one process after one warm-up prediction, and the median images per second over the
 repeats is reported (the machine may be shared). Every configuration's masks are compared with
-the one-at-a-time masks. Writes ``benchmarks/results/predict_throughput[_quick].json``.
+the one-at-a-time masks (pixels that differ, the most over the repeats). Writes
+``benchmarks/results/predict_throughput[_quick].json``.
 """
 
 from __future__ import annotations
@@ -71,13 +72,11 @@ def predict(
     return time.perf_counter() - start
 
 
-def same_masks(a: Path, b: Path) -> bool:
-    """Whether two folders hold the same mask files with the same values."""
-    names = sorted(p.name for p in a.glob("*.png"))
-    if names != sorted(p.name for p in b.glob("*.png")):
-        return False
-    return all(
-        np.array_equal(np.asarray(Image.open(a / n)), np.asarray(Image.open(b / n))) for n in names
+def differing_pixels(out: Path, reference: Path) -> int:
+    """Mask pixels that differ between the masks in ``out`` and those in ``reference``."""
+    return sum(
+        int((np.asarray(Image.open(out / mask.name)) != np.asarray(Image.open(mask))).sum())
+        for mask in reference.glob("*.png")
     )
 
 
@@ -91,12 +90,12 @@ def measure(
     """Images per second of every configuration, interleaved over ``repeats`` rounds."""
     predictor.predict_array(read_image(paths[0])[0])  # warm-up
     seconds: dict[int, list[float]] = {i: [] for i in range(len(configurations))}
-    identical = dict.fromkeys(seconds, True)
+    differing = dict.fromkeys(seconds, 0)
     for repeat in range(repeats):
         for i, (batch_size, workers) in enumerate(configurations):
             out = scratch / f"r{repeat}-c{i}"
             seconds[i].append(predict(predictor, paths, out, batch_size, workers))
-            identical[i] &= same_masks(out, scratch / "r0-c0")
+            differing[i] = max(differing[i], differing_pixels(out, scratch / "r0-c0"))
             print(f"repeat {repeat} {label(batch_size, workers)}: {seconds[i][-1]:.2f} s")
     rows = []
     for i, (batch_size, workers) in enumerate(configurations):
@@ -109,7 +108,7 @@ def measure(
                 "median_images_per_s": statistics.median(rates),
                 "images_per_s": rates,
                 "seconds": seconds[i],
-                "same_masks_as_one_at_a_time": identical[i],
+                "pixels_differing_from_one_at_a_time": differing[i],
             }
         )
     return rows
@@ -125,14 +124,13 @@ def table(rows: list[dict]) -> str:
     """A Markdown table of the rows, with the speed-up over one file at a time."""
     base = rows[0]["median_images_per_s"]
     lines = [
-        "| configuration | images/s (median) | speed-up | same masks |",
+        "| configuration | images/s (median) | speed-up | mask pixels differing |",
         "|---|---|---|---|",
     ]
     for row in rows:
-        rate = row["median_images_per_s"]
-        same = "yes" if row["same_masks_as_one_at_a_time"] else "NO"
+        rate, differing = row["median_images_per_s"], row["pixels_differing_from_one_at_a_time"]
         name = label(row["batch_size"], row["workers"])
-        lines.append(f"| {name} | {rate:.2f} | {rate / base:.2f} x | {same} |")
+        lines.append(f"| {name} | {rate:.2f} | {rate / base:.2f} x | {differing} |")
     return "\n".join(lines)
 
 
@@ -160,6 +158,7 @@ def main(argv: list[str] | None = None) -> dict:
         configurations = [(None, 0), *(QUICK if args.quick else FULL)]
         repeats = 1 if args.quick else args.repeats
         rows = measure(predictor, paths, configurations, repeats, scratch)
+        mask_pixels = sum(np.asarray(Image.open(p)).size for p in paths)
     print(table(rows))
     results = {
         "images": len(paths),
@@ -169,6 +168,7 @@ def main(argv: list[str] | None = None) -> dict:
         "steps": predictor.config.sampling.steps,
         "sampler": predictor.config.sampling.sampler,
         "repeats": repeats,
+        "mask_pixels": mask_pixels,
         "rows": rows,
     }
     out = args.out or RESULTS

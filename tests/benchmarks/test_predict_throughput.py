@@ -19,6 +19,6 @@ def test_predict_throughput_quick(tmp_path):
     rows = record["results"]["rows"]
     assert [(r["batch_size"], r["workers"]) for r in rows] == [(None, 0), *module.QUICK]
     assert all(r["median_images_per_s"] > 0 for r in rows)
-    assert all(r["same_masks_as_one_at_a_time"] for r in rows)
+    assert all(r["pixels_differing_from_one_at_a_time"] == 0 for r in rows)
     assert record["results"]["images"] == 8 and record["machine"]["cpu"]
     assert "| batch 4, 2 workers |" in module.table(rows)
