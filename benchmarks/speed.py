@@ -5,18 +5,20 @@
 
 Time per image is the median of ``--repeats`` timed calls after one warm-up call, batch 1,
 ``torch.no_grad``; ``ldseg`` samples with 2 DDIM steps and ``pixel-diffusion`` with 50 (the
-numbers the paper compares; pixel diffusion up to 256 x 256 only). Peak memory is the
-resident-set growth during the timed calls (``PeakRSS``). Weights are the default
+numbers the paper compares; pixel diffusion up to 256 x 256 only). Peak memory is the growth
+over the loaded model during the warm-up and timed calls: resident set on the CPU
+(``PeakRSS``), allocated device memory on a GPU (``--device cuda``). Weights are the default
 configuration's, freshly initialised: time and memory do not depend on their values.
 Training throughput (images per second, batch 4, forward + backward + Adam step) is measured
 for ``ldseg`` and ``resunet``. The ratios the benchmarks README quotes are computed from
 these numbers, measured in the same run.
-Writes ``benchmarks/results/speed[_quick].json`` and ``speed[_quick].png``.
+Writes ``benchmarks/results/speed[_quick][_cuda].json`` and the ``.png`` beside it.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import shlex
 import statistics
@@ -44,11 +46,11 @@ FULL = {"2d": [(128, 128), (256, 256), (512, 512)], "3d": [(64, 64, 64), (128, 1
 QUICK = {"2d": [(64, 64), (128, 128)], "3d": [(32, 32, 32)]}
 
 
-def make(name: str, size: tuple[int, ...], steps: dict[str, int]):
+def make(name: str, size: tuple[int, ...], steps: dict[str, int], device: torch.device):
     """A freshly initialised model of the default configuration and its sampler."""
     config = Config(model=ModelConfig(name=name, in_channels=1, num_classes=4))
     config.data = DataConfig(size=list(size))
-    model = build_model(config).eval()
+    model = build_model(config).eval().to(device)
     sampler = None
     if hasattr(model, "schedule"):
         sampler = make_sampler("ddim", model.schedule)
@@ -56,18 +58,40 @@ def make(name: str, size: tuple[int, ...], steps: dict[str, int]):
     return model, sampler
 
 
-def time_inference(name: str, size: tuple[int, ...], repeats: int, steps: dict) -> dict:
-    model, sampler = make(name, size, steps)
-    image = torch.rand(1, 1, *size, generator=torch.Generator().manual_seed(0))
-    generator = torch.Generator().manual_seed(0)
-    with torch.no_grad():
+class PeakCUDA(contextlib.AbstractContextManager):
+    """Peak allocated CUDA memory above the level at entry."""
+
+    def __enter__(self) -> PeakCUDA:
+        torch.cuda.synchronize()
+        torch.cuda.reset_peak_memory_stats()
+        self.start = torch.cuda.memory_allocated()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        torch.cuda.synchronize()
+        self.peak_mib = (torch.cuda.max_memory_allocated() - self.start) / 2**20
+
+
+def synchronize(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def time_inference(
+    name: str, size: tuple[int, ...], repeats: int, steps: dict, device: torch.device
+) -> dict:
+    model, sampler = make(name, size, steps, device)
+    image = torch.rand(1, 1, *size, generator=torch.Generator().manual_seed(0)).to(device)
+    generator = torch.Generator(device).manual_seed(0)
+    with torch.no_grad(), PeakCUDA() if device.type == "cuda" else PeakRSS() as memory:
         model.sample(image, sampler, generator)  # warm-up
         times = []
-        with PeakRSS() as memory:
-            for _ in range(repeats):
-                start = time.perf_counter()
-                model.sample(image, sampler, generator)
-                times.append(time.perf_counter() - start)
+        for _ in range(repeats):
+            synchronize(device)
+            start = time.perf_counter()
+            model.sample(image, sampler, generator)
+            synchronize(device)
+            times.append(time.perf_counter() - start)
     return {
         "model": name,
         "size": list(size),
@@ -79,20 +103,24 @@ def time_inference(name: str, size: tuple[int, ...], repeats: int, steps: dict) 
     }
 
 
-def training_throughput(name: str, size: tuple[int, ...], batches: int) -> float:
+def training_throughput(
+    name: str, size: tuple[int, ...], batches: int, device: torch.device
+) -> float:
     """Images per second of forward + backward + Adam step, batch 4 (median over batches)."""
-    model, _ = make(name, size, STEPS)
+    model, _ = make(name, size, STEPS, device)
     model.train()
     optimizer = torch.optim.Adam(model.parameters(), lr=1e-4)
-    image = torch.rand(4, 1, *size)
-    mask = torch.randint(0, 4, (4, 1, *size))
+    image = torch.rand(4, 1, *size).to(device)
+    mask = torch.randint(0, 4, (4, 1, *size)).to(device)
     times = []
     for i in range(batches + 1):
+        synchronize(device)
         start = time.perf_counter()
-        loss = model(image, mask, generator=torch.Generator().manual_seed(i))
+        loss = model(image, mask, generator=torch.Generator(device).manual_seed(i))
         optimizer.zero_grad()
         loss.total.backward()
         optimizer.step()
+        synchronize(device)
         if i:  # the first batch warms up
             times.append(time.perf_counter() - start)
     return 4 / statistics.median(times)
@@ -103,7 +131,7 @@ def ratio(rows: list[dict], a: str, b: str, size: list[int]) -> float | None:
     return found[a] / found[b] if a in found and b in found else None
 
 
-def plot(rows: list[dict], path: Path) -> None:
+def plot(rows: list[dict], path: Path, device: str) -> None:
     fig = Figure(figsize=(7, 4.5), layout="constrained")
     ax = fig.add_subplot()
     for dims in (2, 3):
@@ -118,7 +146,7 @@ def plot(rows: list[dict], path: Path) -> None:
     ax.set_yscale("log")
     ax.set_xlabel("image size (pixels or voxels, log scale)")
     ax.set_ylabel("seconds per image (median, log scale)")
-    ax.set_title("Inference time against image size (CPU, batch 1)")
+    ax.set_title(f"Inference time against image size ({device}, batch 1)")
     ax.grid(True, which="both", alpha=0.3)
     ax.legend(fontsize=8)
     fig.savefig(path, dpi=110)
@@ -129,7 +157,9 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--quick", action="store_true", help="small sizes, one repeat")
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--out", type=Path, help="results folder (default: benchmarks/results)")
+    parser.add_argument("--device", default="cpu", help="torch device (cpu, cuda, ...)")
     args = parser.parse_args(argv)
+    device = torch.device(args.device)
     sizes = QUICK if args.quick else FULL
     repeats = 1 if args.quick else args.repeats
     steps = {"ldseg": 2, "pixel-diffusion": 5} if args.quick else STEPS
@@ -139,11 +169,11 @@ def main(argv: list[str] | None = None) -> dict:
             for name in models:
                 if name == "pixel-diffusion" and torch.Size(size).numel() > PIXEL_DIFFUSION_MAX:
                     continue
-                rows.append(time_inference(name, size, repeats, steps))
+                rows.append(time_inference(name, size, repeats, steps, device))
                 print(json.dumps({k: v for k, v in rows[-1].items() if k != "times_s"}))
     train_size = sizes["2d"][0]
     throughput = {
-        name: training_throughput(name, train_size, 2 if args.quick else 10)
+        name: training_throughput(name, train_size, 2 if args.quick else 10, device)
         for name in ("ldseg", "resunet")
     }
     big, mid, volume = list(sizes["2d"][-1]), list(sizes["2d"][1]), list(sizes["3d"][-1])
@@ -163,8 +193,9 @@ def main(argv: list[str] | None = None) -> dict:
     print(json.dumps(results["ratios"]), json.dumps(results["training_images_per_s"]))
     out = args.out or RESULTS
     out.mkdir(parents=True, exist_ok=True)
-    suffix = "_quick" if args.quick else ""
-    plot(rows, out / f"speed{suffix}.png")
+    suffix = ("_quick" if args.quick else "") + ("_cuda" if device.type == "cuda" else "")
+    name = torch.cuda.get_device_name(device) if device.type == "cuda" else "CPU"
+    plot(rows, out / f"speed{suffix}.png", name)
     record = {
         "benchmark": "speed",
         "command": shlex.join(["python", "benchmarks/speed.py", *(argv or sys.argv[1:])]),

@@ -79,6 +79,18 @@ def test_errors_are_one_line_without_traceback(tmp_path, capsys):
 
 
 @pytest.mark.parametrize(
+    ("device", "message"),
+    [("nonsense", "not a torch device"), ("cuda:7", "no such CUDA device")],
+)
+def test_predict_refuses_an_unusable_device(trained, tmp_path, capsys, device, message):
+    args = ["predict", "--run", str(trained / "run"), "--input", str(trained / "val" / "images")]
+    assert main([*args, "--out", str(tmp_path / "out"), "--device", device]) == 1
+    err = capsys.readouterr().err.strip()
+    assert message in err and len(err.splitlines()) == 1
+    assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize(
     "command", ["demo", "train", "predict", "evaluate", "experiment", "check-data", "compare"]
 )
 def test_every_command_has_help(command, capsys):

@@ -10,10 +10,14 @@ import sys
 import time
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from ldseg import __version__
 from ldseg.config import LAYOUTS, MODEL_NAMES, PRECISIONS
 from ldseg.errors import LDSegError
+
+if TYPE_CHECKING:
+    import torch
 
 
 def _add_train_overrides(parser: argparse.ArgumentParser) -> None:
@@ -86,6 +90,9 @@ def build_parser() -> argparse.ArgumentParser:
     predict.add_argument("--sampler", choices=("ddim", "ddpm"), help="sampler (default: ddim)")
     predict.add_argument("--seed", type=int, default=0, help="seed of the initial noise")
     predict.add_argument("--weights", default="best", choices=("best", "last"))
+    predict.add_argument(
+        "--device", help="torch device, e.g. cpu, cuda, cuda:1 (default: cuda if available)"
+    )
     predict.add_argument(
         "--strict", action="store_true", help="stop at the first bad file instead of skipping it"
     )
@@ -186,7 +193,7 @@ def cmd_predict(args: argparse.Namespace) -> int:
     from ldseg.inference import Predictor
 
     extras = _sampling_outputs(args)
-    predictor = Predictor.from_run(args.run, weights=args.weights)
+    predictor = Predictor.from_run(args.run, weights=args.weights, device=_device(args.device))
     paths = list_images(args.input, strict=args.strict)
     failures: list[str] = []
 
@@ -216,6 +223,21 @@ def cmd_predict(args: argparse.Namespace) -> int:
         print(f"ldseg: error: {len(failures)} file(s) failed, listed above", file=sys.stderr)
         return 1
     return 0
+
+
+def _device(name: str | None) -> torch.device:
+    """The ``--device`` asked for (cuda when available by default), checked before any work."""
+    import torch
+
+    if name is None:
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        device = torch.device(name)
+    except RuntimeError:
+        raise LDSegError(f"--device {name}: not a torch device (cpu, cuda, cuda:1, ...)") from None
+    if device.type == "cuda" and (device.index or 0) >= torch.cuda.device_count():
+        raise LDSegError(f"--device {name}: no such CUDA device on this machine")
+    return device
 
 
 def _usable_cpus() -> int:

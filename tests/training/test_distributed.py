@@ -11,6 +11,8 @@ import torch
 from safetensors.torch import load_file
 
 from ldseg import cli
+from ldseg.errors import LDSegError
+from ldseg.training.distributed import process_group
 from tests.helpers import tiny_config, tiny_dataset
 
 # Runs ``ldseg train`` (argv[2:]) like ``torchrun -m ldseg`` does, then saves this process's
@@ -41,6 +43,9 @@ def losses(run):
         return [float(r[k]) for r in csv.DictReader(f) for k in ("loss", "val_mean_dice")]
 
 
+@pytest.mark.skipif(
+    torch.cuda.is_available(), reason="a CPU (gloo) check: here the trainer would use the GPU"
+)
 def test_two_processes_equal_one_process_on_the_same_global_batch(tmp_path, one_thread):
     data = tiny_dataset(tmp_path / "data", num_cases=8, size=(32, 32))
     val = tiny_dataset(tmp_path / "val", num_cases=2, size=(32, 32), seed=1)
@@ -79,3 +84,12 @@ def test_two_processes_equal_one_process_on_the_same_global_batch(tmp_path, one_
     assert cli.main([*args, "--out", str(tmp_path / "half"), "--batch-size", "2"]) == 0
     half = load_file(tmp_path / "half" / "last.safetensors")
     assert max((half[k] - one[k]).abs().max() for k in one) > 10 * WEIGHT_TOLERANCE
+
+
+def test_more_processes_than_gpus_is_a_clear_error(monkeypatch):
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 1)
+    monkeypatch.setenv("LOCAL_RANK", "1")
+    monkeypatch.setenv("WORLD_SIZE", "2")
+    with pytest.raises(LDSegError, match="LOCAL_RANK 1: this node has 1 GPU"), process_group():
+        pass

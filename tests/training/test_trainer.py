@@ -2,6 +2,7 @@
 
 import csv
 import json
+import math
 
 import pytest
 import torch
@@ -126,9 +127,10 @@ def test_bf16_training_lowers_the_loss_and_fp16_needs_a_gpu(tmp_path, monkeypatc
     data = tiny_dataset(tmp_path / "data", num_cases=8, size=(32, 32))
     pairs = find_pairs(data)
     forward, autocast = LDSeg.forward, []
+    device = "cuda" if torch.cuda.is_available() else "cpu"  # where the trainer runs
 
     def recording_forward(self, *args, **kwargs):
-        autocast.append(torch.is_autocast_enabled("cpu") and torch.get_autocast_dtype("cpu"))
+        autocast.append(torch.is_autocast_enabled(device) and torch.get_autocast_dtype(device))
         return forward(self, *args, **kwargs)
 
     monkeypatch.setattr(LDSeg, "forward", recording_forward)
@@ -146,3 +148,16 @@ def test_bf16_training_lowers_the_loss_and_fp16_needs_a_gpu(tmp_path, monkeypatc
         assert not (tmp_path / "fp16").exists()
     with pytest.raises(LDSegError, match=r"train\.precision must be one of"):
         tiny_config(precision="fp8").validate()
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="fp16 with gradient scaling needs a GPU")
+def test_fp16_training_with_gradient_scaling_on_a_gpu(tmp_path):
+    data = tiny_dataset(tmp_path / "data", num_cases=8, size=(32, 32))
+    pairs = find_pairs(data)
+    train(
+        tiny_config(epochs=4, lr=1e-2, precision="fp16"), pairs, pairs[:2], tmp_path / "run", False
+    )
+    losses = [float(r["loss"]) for r in read_metrics(tmp_path / "run")]
+    assert all(math.isfinite(x) for x in losses) and losses[-1] < 0.9 * losses[0]
+    weights = load_weights(tmp_path / "run" / "last.safetensors")
+    assert all(torch.isfinite(w).all() and w.dtype != torch.float16 for w in weights.values())

@@ -18,6 +18,8 @@ import torch.distributed as dist
 from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 
+from ldseg.errors import LDSegError
+
 
 @dataclass(frozen=True)
 class ProcessGroup:
@@ -63,6 +65,16 @@ class ProcessGroup:
         )
 
 
+def loader_workers(group: ProcessGroup) -> int:
+    """Reader processes per training process: none on CPUs, whose cores all compute; on a GPU
+    up to 8, sharing the machine's cores with the other processes (augmentation is seeded per
+    case, so the count does not change the result)."""
+    if group.device.type != "cuda":
+        return 0
+    cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    return max(0, min(8, (cpus or 1) // group.world_size - 1))
+
+
 @contextmanager
 def process_group() -> Iterator[ProcessGroup]:
     """The process group ``torchrun`` describes in the environment, or a lone process.
@@ -76,6 +88,11 @@ def process_group() -> Iterator[ProcessGroup]:
     if world_size == 1:
         yield ProcessGroup(0, 1, device)
         return
+    if cuda and local_rank >= torch.cuda.device_count():
+        raise LDSegError(
+            f"LOCAL_RANK {local_rank}: this node has {torch.cuda.device_count()} GPU(s); "
+            "start at most one process per GPU (torchrun --nproc_per_node)"
+        )
     if cuda:
         torch.cuda.set_device(device)
     dist.init_process_group("nccl" if cuda else "gloo")

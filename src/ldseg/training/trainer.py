@@ -35,7 +35,7 @@ from ldseg.errors import LDSegError, RunFolderError
 from ldseg.evaluation.metrics import dice_iou
 from ldseg.models import build_model
 from ldseg.training.checkpoint import model_tensors, save_weights
-from ldseg.training.distributed import ProcessGroup, process_group
+from ldseg.training.distributed import ProcessGroup, loader_workers, process_group
 from ldseg.training.seeding import SeededCases, case_generators, seed_process
 from ldseg.training.state import (
     DATA_FILE,
@@ -306,6 +306,8 @@ class Trainer:
             sampler=self.sampler,
             drop_last=per_process >= train.batch_size,
             collate_fn=list_data_collate,
+            num_workers=loader_workers(group),
+            pin_memory=group.device.type == "cuda",
         )
         self.class_labels = [str(c) for c in range(cfg.model.num_classes)]
         self.header = ["epoch", "lr", "loss", "ce", "dice_loss", "noise_mse", "val_mean_dice"]
