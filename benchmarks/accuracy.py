@@ -4,6 +4,9 @@
     python benchmarks/accuracy.py --dataset kvasir --models ldseg --minutes 12
     python benchmarks/accuracy.py --dataset acdc --models ldseg,resunet --minutes 12
     python benchmarks/accuracy.py --dataset camus --quick    # 24 training, 4 test cases, 64 x 64
+    python benchmarks/accuracy.py --dataset camus --models ldseg --set model.decoder_input=x0
+
+``--set SECTION.KEY=VALUE`` (YAML value) changes the preset for every model, to compare variants.
 
 Training never sees the evaluation split: 10% of the training pairs are held out for checkpoint
 selection, and Dice is measured on ``val`` (CAMUS, ACDC) or on the Kvasir files after the first
@@ -23,6 +26,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 import numpy as np
+import yaml
 
 from ldseg.config import Config
 from ldseg.data.dataset import read_case
@@ -75,11 +79,25 @@ def evaluate(run: Path, pairs: list, config: Config) -> dict:
     }
 
 
-def run(dataset: str, models: list[str], minutes: float, quick: bool, work: Path) -> dict:
+def with_settings(config: Config, settings: list[str]) -> Config:
+    """``config`` with ``SECTION.KEY=VALUE`` settings applied, validated like a config file."""
+    raw = config.to_dict()
+    for setting in settings:
+        key, sep, value = setting.partition("=")
+        section, _, field = key.partition(".")
+        if not sep or section not in raw or field not in raw[section]:
+            raise SystemExit(f"--set {setting}: expected SECTION.KEY=VALUE with a known key")
+        raw[section][field] = yaml.safe_load(value)
+    return Config.from_dict(raw, "--set")
+
+
+def run(
+    dataset: str, models: list[str], minutes: float, quick: bool, work: Path, settings: list[str]
+) -> dict:
     preset, folder, size = DATASETS[dataset]
     rows = []
     for name in models:
-        config = Config.load(ROOT / "configs" / preset, preset=True)
+        config = with_settings(Config.load(ROOT / "configs" / preset, preset=True), settings)
         config.model.name = name
         train_pairs, test_pairs = split(dataset, DATA / folder, config)
         if size:
@@ -109,6 +127,7 @@ def run(dataset: str, models: list[str], minutes: float, quick: bool, work: Path
         "budget_minutes": minutes,
         "class_names": config.data.class_names,
         "quick": quick,
+        "settings": settings,
         "rows": rows,
     }
 
@@ -121,11 +140,14 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--quick", action="store_true", help="tiny subset, 6 s of training a model")
     parser.add_argument("--out", type=Path, help="results JSON (default: benchmarks/results/)")
     parser.add_argument("--keep", type=Path, help="keep the run folders here")
+    parser.add_argument(
+        "--set", action="append", default=[], metavar="SECTION.KEY=VALUE", help="change the preset"
+    )
     args = parser.parse_args(argv)
     minutes = 0.1 if args.quick else args.minutes
     with tempfile.TemporaryDirectory() as tmp:
         work = args.keep or Path(tmp)
-        results = run(args.dataset, args.models.split(","), minutes, args.quick, work)
+        results = run(args.dataset, args.models.split(","), minutes, args.quick, work, args.set)
     suffix = "_quick" if args.quick else ""
     out = args.out or RESULTS / f"accuracy_{args.dataset}{suffix}.json"
     record = {

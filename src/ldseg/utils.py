@@ -10,6 +10,16 @@ from pathlib import Path
 from ldseg.errors import LDSegError
 
 
+def _file_mode() -> int:
+    """The mode ``open()`` gives a new file under this process's umask."""
+    umask = os.umask(0)
+    os.umask(umask)
+    return 0o666 & ~umask
+
+
+FILE_MODE = _file_mode()
+
+
 def atomic_write(path: Path, write: Callable[[Path], None]) -> Path:
     """Call ``write(tmp)`` on a temporary file beside ``path``, then rename it into place.
 
@@ -30,6 +40,7 @@ def atomic_write(path: Path, write: Callable[[Path], None]) -> Path:
     tmp = Path(tmp_name)
     try:
         write(tmp)
+        os.chmod(tmp, FILE_MODE)  # mkstemp's 0600 would hide results from other users
         os.replace(tmp, path)
     except OSError as err:
         raise LDSegError(f"{path}: cannot write ({err.strerror or err})") from err

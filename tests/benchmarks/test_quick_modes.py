@@ -23,10 +23,9 @@ def test_speed_quick(tmp_path):
     rows = record["results"]["rows"]
     assert {r["model"] for r in rows} == {"ldseg", "resunet", "unet", "pixel-diffusion"}
     assert all(r["median_s"] > 0 and r["parameters"] > 0 for r in rows)
-    ratios = record["results"]["ratios"]
+    ratios = record["results"]["ratios"]  # no speed is asserted: timings are the benchmark's
+    assert set(ratios) == {"ldseg/resunet at [128, 128]", "pixel-diffusion/ldseg at [128, 128]"}
     assert all(value > 0 for value in ratios.values())
-    # 5 full-size UNet passes against 2 latent steps at 128 x 128
-    assert ratios["pixel-diffusion/ldseg at [128, 128]"] > 1
     assert record["results"]["training_images_per_s"]["ldseg"] > 0
     with Image.open(tmp_path / "speed_quick.png") as picture:
         assert picture.size[0] > 500
@@ -46,3 +45,23 @@ def test_accuracy_quick(shared_data, tmp_path, dataset, models, classes):
     for row in rows:
         assert len(row["dice"]) == classes and row["num_cases"] == 4 and row["epochs"] >= 1
         assert 0 <= row["dice"][0] <= 1 and row["seconds_per_image"] > 0
+
+
+def test_memory_quick(tmp_path):
+    record = load("memory").main(["--quick", "--out", str(tmp_path)])
+    assert json.loads((tmp_path / "memory_quick.json").read_text()) == record
+    rows = record["results"]["rows"]
+    assert [r["model"] for r in rows] == ["ldseg", "resunet", "unet"]
+    for row in rows:
+        assert row["mask_shape"] == [32, 32, 32] and row["seconds"] > 0
+        assert row["process_peak_mib"] > row["above_loaded_mib"] >= 0
+
+
+def test_accuracy_settings_change_the_preset():
+    from ldseg.config import Config
+
+    accuracy = load("accuracy")
+    config = accuracy.with_settings(Config(), ["model.decoder_input=x0", "train.lr=0.003"])
+    assert config.model.decoder_input == "x0" and config.train.lr == 0.003
+    with pytest.raises(SystemExit, match=r"model\.nope"):
+        accuracy.with_settings(Config(), ["model.nope=1"])

@@ -358,7 +358,7 @@ class Trainer:
             if out_of_time:
                 break
         if group.is_main:
-            plot_curves(out_dir / "curves.png", state.rows, self.class_labels)
+            plot_curves(out_dir / "curves.png", state.rows, self.cfg.data.class_names)
         return TrainResult(
             out_dir,
             state.best_epoch,
@@ -447,8 +447,8 @@ def write_metrics(out_dir: Path, header: list[str], rows: list[dict[str, float]]
     atomic_write_text(out_dir / "metrics.csv", buffer.getvalue())
 
 
-def plot_curves(path: Path, rows: list[dict[str, float]], class_labels: list[str]) -> None:
-    """Training loss terms and validation Dice per class against epochs."""
+def plot_curves(path: Path, rows: list[dict[str, float]], names: list[str] | None) -> None:
+    """Training loss terms and validation Dice per class (``names`` if given) against epochs."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -461,12 +461,13 @@ def plot_curves(path: Path, rows: list[dict[str, float]], class_labels: list[str
     ax_loss.set(xlabel="epoch", ylabel="training loss", yscale="log", title="Training loss")
     ax_loss.legend()
     val = [r for r in rows if "val_mean_dice" in r]
-    for label in class_labels[1:]:
+    classes = [k.removeprefix("val_dice_") for k in (val or [{}])[0] if k.startswith("val_dice_")]
+    for c in classes[1:]:
         ax_dice.plot(
             [r["epoch"] for r in val],
-            [r[f"val_dice_{label}"] for r in val],
+            [r[f"val_dice_{c}"] for r in val],
             "o-",
-            label=f"class {label}",
+            label=names[int(c)] if names else f"class {c}",
         )
     ax_dice.plot(
         [r["epoch"] for r in val], [r["val_mean_dice"] for r in val], "k--", label="mean foreground"

@@ -1,0 +1,94 @@
+"""Peak memory of one inference, each model in a fresh process: the number a user's machine needs.
+
+    python benchmarks/memory.py            # 3D 128x128x256: ldseg (K=2), resunet, unet
+    python benchmarks/memory.py --quick    # 3D 32x32x32 (seconds)
+
+``speed.py`` measures every model in one process, where memory freed by one model is reused
+by the next, so its peak figures are growth, not need. Here each model runs in its own
+process; the result is the process's peak resident set (``ru_maxrss``: Python, torch, the
+model, the input and the inference together) and the part of it above the loaded model and
+input. Weights are the default configuration's, freshly initialised. Writes
+``benchmarks/results/memory[_quick].json``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shlex
+import subprocess
+import sys
+from datetime import datetime, timezone
+from pathlib import Path
+
+from ldseg.experiments.results import environment
+from ldseg.utils import atomic_write_text
+
+RESULTS = Path(__file__).resolve().parent / "results"
+MODELS = ("ldseg", "resunet", "unet")
+
+# Runs in the child process: build, load the input, then one inference; prints JSON.
+CHILD = """
+import json, resource, sys, time, torch
+from ldseg.config import Config, DataConfig, ModelConfig
+from ldseg.diffusion import make_sampler
+from ldseg.models import build_model
+
+name, size = sys.argv[1], [int(n) for n in sys.argv[2].split("x")]
+config = Config(model=ModelConfig(name=name, in_channels=1, num_classes=4))
+config.data = DataConfig(size=size)
+model = build_model(config).eval()
+sampler = None
+if hasattr(model, "schedule"):
+    sampler = make_sampler("ddim", model.schedule)
+    sampler.set_timesteps(2)
+image = torch.rand(1, 1, *size, generator=torch.Generator().manual_seed(0))
+loaded = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+start = time.perf_counter()
+with torch.no_grad():
+    mask = model.sample(image, sampler, torch.Generator().manual_seed(0)).argmax(1)
+seconds = time.perf_counter() - start
+peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+print(json.dumps({"model": name, "size": size, "steps": 2 if sampler else None,
+                  "process_peak_mib": round(peak, 1), "above_loaded_mib": round(peak - loaded, 1),
+                  "seconds": round(seconds, 3), "mask_shape": list(mask.shape[1:])}))
+"""
+
+
+def measure(name: str, size: list[int]) -> dict:
+    done = subprocess.run(
+        [sys.executable, "-c", CHILD, name, "x".join(map(str, size))],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def main(argv: list[str] | None = None) -> dict:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--quick", action="store_true", help="32x32x32 instead of 128x128x256")
+    parser.add_argument("--out", type=Path, help="results folder (default: benchmarks/results)")
+    args = parser.parse_args(argv)
+    size = [32, 32, 32] if args.quick else [128, 128, 256]
+    rows = []
+    for name in MODELS:
+        rows.append(measure(name, size))
+        print(json.dumps(rows[-1]))
+    record = {
+        "benchmark": "memory",
+        "command": shlex.join(["python", "benchmarks/memory.py", *(argv or sys.argv[1:])]),
+        "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        **environment(),
+        "results": {"rows": rows},
+    }
+    out = args.out or RESULTS
+    out.mkdir(parents=True, exist_ok=True)
+    path = out / f"memory{'_quick' if args.quick else ''}.json"
+    atomic_write_text(path, json.dumps(record, indent=2) + "\n")
+    print(f"results: {path}")
+    return record
+
+
+if __name__ == "__main__":
+    main()
