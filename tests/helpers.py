@@ -1,9 +1,12 @@
-"""Tiny configurations and data for fast end-to-end tests."""
+"""Tiny configurations and data for fast end-to-end tests, and image/volume file writers."""
 
 from contextlib import contextmanager
 from pathlib import Path
 
+import nibabel as nib
+import numpy as np
 import torch
+from PIL import Image
 
 from ldseg.config import Config, DataConfig, ModelConfig, TrainConfig
 from ldseg.data.synthetic import write_synthetic_dataset
@@ -27,6 +30,20 @@ def tiny_config(size=(32, 32), num_classes=3, epochs=2, **train) -> Config:
 def tiny_dataset(root: Path, num_cases=8, size=(32, 32), num_classes=3, seed=0) -> Path:
     """Synthetic image/mask folders under ``root``."""
     return write_synthetic_dataset(root, num_cases, tuple(size), num_classes=num_classes, seed=seed)
+
+
+def write_png(path: Path, array: np.ndarray) -> Path:
+    """Save ``array`` as an image file (format from the suffix), creating its folder."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    Image.fromarray(array).save(path)
+    return path
+
+
+def write_nifti(path: Path, array: np.ndarray, affine: np.ndarray | None = None) -> Path:
+    """Save ``array`` as NIfTI with ``affine`` (identity by default), creating its folder."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    nib.save(nib.Nifti1Image(array, np.eye(4) if affine is None else affine), path)
+    return path
 
 
 @contextmanager

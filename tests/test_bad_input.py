@@ -5,9 +5,9 @@ traceback (unless ``--debug``), and nothing partial left behind: no run folder a
 import json
 import re
 from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 
-import nibabel as nib
 import numpy as np
 import pytest
 from PIL import Image
@@ -16,25 +16,14 @@ from ldseg.cli import main
 from ldseg.errors import DataError
 from ldseg.models import build_model
 from ldseg.training.checkpoint import model_tensors, save_weights
-from tests.helpers import tiny_config
+from tests.helpers import tiny_config, write_nifti, write_png
 
 RNG = np.random.default_rng(0)
 SIZE = (32, 32)
 VOLUME = (32, 32, 16)  # divisible by the latent factor 16
 
 
-def png(path: Path, array: np.ndarray) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    Image.fromarray(array).save(path)
-    return path
-
-
-def nifti(path: Path, array: np.ndarray, affine: np.ndarray | None = None) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    nib.save(
-        nib.Nifti1Image(array, np.diag([0.8, 0.8, 3.0, 1.0]) if affine is None else affine), path
-    )
-    return path
+nifti = partial(write_nifti, affine=np.diag([0.8, 0.8, 3.0, 1.0]))
 
 
 def grey(shape=SIZE) -> np.ndarray:
@@ -56,8 +45,8 @@ def good_pairs(root: Path, volumes: bool = False, stems=("a", "c", "d")) -> Path
             nifti(root / "images" / f"{stem}.nii.gz", volume())
             nifti(root / "masks" / f"{stem}.nii.gz", labels(VOLUME))
         else:
-            png(root / "images" / f"{stem}.png", grey())
-            png(root / "masks" / f"{stem}.png", labels())
+            write_png(root / "images" / f"{stem}.png", grey())
+            write_png(root / "masks" / f"{stem}.png", labels())
     return root
 
 
@@ -122,14 +111,14 @@ def image_case_dataset(root: Path, write: Callable, volumes: bool) -> Path:
     if volumes:
         nifti(root / "masks" / "b.nii.gz", labels(VOLUME))
     elif bad.suffix != ".txt":
-        png(root / "masks" / "b.png", labels())
+        write_png(root / "masks" / "b.png", labels())
     return bad
 
 
 def shape_mismatch(root: Path) -> tuple[list[str], str]:
     good_pairs(root)
-    png(root / "images" / "b.png", grey())
-    png(root / "masks" / "b.png", labels((30, 32)))
+    write_png(root / "images" / "b.png", grey())
+    write_png(root / "masks" / "b.png", labels((30, 32)))
     return [], r"masks/b\.png: mask shape \(30, 32\) differs from image shape \(32, 32\)"
 
 
@@ -138,14 +127,14 @@ def geometry_mismatch(root: Path) -> tuple[list[str], str]:
     nifti(root / "images" / "b.nii.gz", volume())
     shifted = np.diag([0.8, 0.8, 3.0, 1.0])
     shifted[:3, 3] = [5.0, 0.0, 0.0]
-    nifti(root / "masks" / "b.nii.gz", labels(VOLUME), shifted)
+    nifti(root / "masks" / "b.nii.gz", labels(VOLUME), affine=shifted)
     return [], r"masks/b\.nii\.gz: geometry \(spacing, origin or direction\) differs from image"
 
 
 def label_outside_classes(root: Path) -> tuple[list[str], str]:
     good_pairs(root)
-    png(root / "images" / "b.png", grey())
-    png(root / "masks" / "b.png", labels(high=6))
+    write_png(root / "images" / "b.png", grey())
+    write_png(root / "masks" / "b.png", labels(high=6))
     return ["--classes", "3"], (
         r"masks/b\.png: label values \[0, 1, 2, 3, 4, 5\] outside the declared classes 0\.\.2"
     )
@@ -153,8 +142,8 @@ def label_outside_classes(root: Path) -> tuple[list[str], str]:
 
 def grey_and_rgb(root: Path) -> tuple[list[str], str]:
     good_pairs(root)
-    png(root / "images" / "b.png", RNG.integers(0, 256, (*SIZE, 3), dtype=np.uint8))
-    png(root / "masks" / "b.png", labels())
+    write_png(root / "images" / "b.png", RNG.integers(0, 256, (*SIZE, 3), dtype=np.uint8))
+    write_png(root / "masks" / "b.png", labels())
     return [], r"images/b\.png: has 3 channels, "
 
 
@@ -294,7 +283,7 @@ def assert_skipped(capsys, bad: Path, problem: str) -> None:
 
 def good_inputs(folder: Path, channels: int = 1) -> None:
     for stem in ("a", "c"):
-        png(folder / f"{stem}.png", grey((*SIZE, 3) if channels == 3 else SIZE))
+        write_png(folder / f"{stem}.png", grey((*SIZE, 3) if channels == 3 else SIZE))
 
 
 @pytest.mark.parametrize(
@@ -317,7 +306,7 @@ def test_predict_reports_a_channel_count_the_run_cannot_take(tmp_path, capsys):
     rgb_run = make_run(tmp_path / "rgb_run", in_channels=3)
     inputs = tmp_path / "in"
     good_inputs(inputs, channels=3)
-    bad = png(inputs / "b.png", grey())
+    bad = write_png(inputs / "b.png", grey())
     assert predict(rgb_run, inputs, tmp_path / "out", "--workers", "2") == 1  # read in workers
     assert_skipped(capsys, bad, "image has 1 channels, the model expects 3")
     assert listing(tmp_path / "out") == ["a.png", "c.png"]

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 from ldseg import __version__
 from ldseg.config import LAYOUTS, MODEL_NAMES, PRECISIONS
 from ldseg.errors import LDSegError
+from ldseg.utils import usable_cpus
 
 if TYPE_CHECKING:
     import torch
@@ -102,7 +103,7 @@ def build_parser() -> argparse.ArgumentParser:
     predict.add_argument(
         "--workers",
         type=int,
-        default=min(2, _usable_cpus()),
+        default=min(2, usable_cpus()),
         help="processes that read and preprocess files (default: %(default)s; 0: none)",
     )
     _add_sampling_outputs(predict)
@@ -238,10 +239,6 @@ def _device(name: str | None) -> torch.device:
     if device.type == "cuda" and (device.index or 0) >= torch.cuda.device_count():
         raise LDSegError(f"--device {name}: no such CUDA device on this machine")
     return device
-
-
-def _usable_cpus() -> int:
-    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:

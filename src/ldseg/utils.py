@@ -1,4 +1,4 @@
-"""Small shared helpers: atomic file writes."""
+"""Small shared helpers: atomic file writes, the CPUs this process may use."""
 
 from __future__ import annotations
 
@@ -58,3 +58,8 @@ def stale_temporaries(folder: Path) -> list[Path]:
     """Temporary files that ``atomic_write`` left in ``folder`` because its process was killed
     (never mistaken for the files they were to become: their names differ)."""
     return sorted(Path(folder).glob(".*.tmp*"))
+
+
+def usable_cpus() -> int:
+    """CPUs this process may run on (its affinity where the system reports it)."""
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1

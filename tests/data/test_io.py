@@ -18,20 +18,9 @@ from ldseg.data.io import (
     write_mask,
 )
 from ldseg.errors import DataError, LDSegError
+from tests.helpers import write_nifti, write_png
 
 RNG = np.random.default_rng(0)
-
-
-def png(path: Path, array: np.ndarray) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    Image.fromarray(array).save(path)
-    return path
-
-
-def nifti(path: Path, array: np.ndarray, affine: np.ndarray | None = None) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    nib.save(nib.Nifti1Image(array, np.eye(4) if affine is None else affine), path)
-    return path
 
 
 def oblique_affine() -> np.ndarray:
@@ -53,31 +42,31 @@ def test_file_stem_and_is_volume():
 
 def test_read_png_keeps_row_major_layout(tmp_path):
     grey = RNG.integers(0, 256, (3, 5), dtype=np.uint8)
-    image, meta = read_image(png(tmp_path / "g.png", grey))
+    image, meta = read_image(write_png(tmp_path / "g.png", grey))
     assert image.shape == (1, 3, 5) and image.dtype == np.float32
     np.testing.assert_array_equal(image[0], grey)
     assert meta["kind"] == "raster" and meta["spatial_shape"] == (3, 5)
     np.testing.assert_array_equal(meta["affine"], np.eye(4))
 
     rgb = RNG.integers(0, 256, (3, 5, 3), dtype=np.uint8)
-    image, _ = read_image(png(tmp_path / "c.png", rgb))
+    image, _ = read_image(write_png(tmp_path / "c.png", rgb))
     np.testing.assert_array_equal(image, rgb.transpose(2, 0, 1))
 
     rgba = np.dstack([rgb, np.full((3, 5), 7, np.uint8)])
-    image, _ = read_image(png(tmp_path / "ca.png", rgba))
+    image, _ = read_image(write_png(tmp_path / "ca.png", rgba))
     np.testing.assert_array_equal(image, rgb.transpose(2, 0, 1))
 
 
 @pytest.mark.parametrize("suffix", [".bmp", ".tif"])
 def test_read_other_raster_formats(tmp_path, suffix):
     grey = RNG.integers(0, 256, (4, 6), dtype=np.uint8)
-    image, _ = read_image(png(tmp_path / f"g{suffix}", grey))
+    image, _ = read_image(write_png(tmp_path / f"g{suffix}", grey))
     np.testing.assert_array_equal(image[0], grey)
 
 
 def test_read_nifti_keeps_layout_and_affine(tmp_path):
     data = RNG.normal(size=(4, 5, 6)).astype(np.float32)
-    image, meta = read_image(nifti(tmp_path / "v.nii.gz", data, oblique_affine()))
+    image, meta = read_image(write_nifti(tmp_path / "v.nii.gz", data, oblique_affine()))
     assert image.shape == (1, 4, 5, 6) and meta["kind"] == "volume"
     np.testing.assert_array_equal(image[0], data)
     np.testing.assert_allclose(meta["affine"], oblique_affine())
@@ -98,12 +87,14 @@ def test_read_nifti_keeps_layout_and_affine(tmp_path):
 def test_read_image_errors_name_the_file(tmp_path, name, content):
     path = tmp_path / name
     if content == "truncated":
-        whole = nifti(tmp_path / "whole.nii.gz", np.ones((20, 20, 20), np.float32)).read_bytes()
+        whole = write_nifti(
+            tmp_path / "whole.nii.gz", np.ones((20, 20, 20), np.float32)
+        ).read_bytes()
         path.write_bytes(whole[: len(whole) // 2])
     elif content == "nan":
-        nifti(path, np.array([[[1.0, np.nan]]], np.float32))
+        write_nifti(path, np.array([[[1.0, np.nan]]], np.float32))
     elif content == "empty":
-        nifti(path, np.zeros((0, 3, 3), np.float32))
+        write_nifti(path, np.zeros((0, 3, 3), np.float32))
     elif content is not None:
         path.write_bytes(content)
     with pytest.raises(DataError, match=re.escape(name)) as info:
@@ -113,29 +104,29 @@ def test_read_image_errors_name_the_file(tmp_path, name, content):
 
 def test_read_mask(tmp_path):
     labels = RNG.integers(0, 4, (3, 5), dtype=np.uint8)
-    mask = read_mask(png(tmp_path / "m.png", labels))
+    mask = read_mask(write_png(tmp_path / "m.png", labels))
     assert mask.dtype == np.int64 and mask.shape == (3, 5)
     np.testing.assert_array_equal(mask, labels)
     # RGB and RGBA masks with identical colour channels are accepted
     np.testing.assert_array_equal(
-        read_mask(png(tmp_path / "rgb.png", np.dstack([labels] * 3))), labels
+        read_mask(write_png(tmp_path / "rgb.png", np.dstack([labels] * 3))), labels
     )
     rgba = np.dstack([labels] * 3 + [np.full((3, 5), 255, np.uint8)])
-    np.testing.assert_array_equal(read_mask(png(tmp_path / "rgba.png", rgba)), labels)
+    np.testing.assert_array_equal(read_mask(write_png(tmp_path / "rgba.png", rgba)), labels)
     volume = RNG.integers(0, 3, (4, 5, 6)).astype(np.uint8)
-    np.testing.assert_array_equal(read_mask(nifti(tmp_path / "m.nii.gz", volume)), volume)
+    np.testing.assert_array_equal(read_mask(write_nifti(tmp_path / "m.nii.gz", volume)), volume)
 
 
 def test_read_mask_errors(tmp_path):
     colours = RNG.integers(0, 4, (3, 5, 3), dtype=np.uint8)
     with pytest.raises(DataError, match=r"colour\.png.*channels"):
-        read_mask(png(tmp_path / "colour.png", colours))
+        read_mask(write_png(tmp_path / "colour.png", colours))
     with pytest.raises(DataError, match=r"frac\.nii\.gz.*non-integer"):
-        read_mask(nifti(tmp_path / "frac.nii.gz", np.full((2, 2, 2), 0.5, np.float32)))
+        read_mask(write_nifti(tmp_path / "frac.nii.gz", np.full((2, 2, 2), 0.5, np.float32)))
 
 
 def test_write_mask_png(tmp_path):
-    reference = png(tmp_path / "img.jpg", np.zeros((3, 5), np.uint8))
+    reference = write_png(tmp_path / "img.jpg", np.zeros((3, 5), np.uint8))
     labels = RNG.integers(0, 4, (3, 5))
     out = write_mask(labels, reference, tmp_path / "out" / "case.nii.gz")
     assert out == tmp_path / "out" / "case.png"
@@ -151,7 +142,7 @@ def test_write_mask_png(tmp_path):
 
 def test_write_mask_nifti_keeps_geometry(tmp_path):
     affine = oblique_affine()
-    reference = nifti(tmp_path / "img.nii.gz", np.zeros((4, 5, 6), np.int16), affine)
+    reference = write_nifti(tmp_path / "img.nii.gz", np.zeros((4, 5, 6), np.int16), affine)
     labels = RNG.integers(0, 3, (4, 5, 6))
     out = write_mask(labels, reference, tmp_path / "case.png")
     assert out.name == "case.nii.gz"
@@ -165,7 +156,7 @@ def test_write_mask_nifti_keeps_geometry(tmp_path):
 
 
 def test_write_mask_is_atomic(tmp_path):
-    reference = png(tmp_path / "img.png", np.zeros((3, 5), np.uint8))
+    reference = write_png(tmp_path / "img.png", np.zeros((3, 5), np.uint8))
     out_dir = tmp_path / "out"
     write_mask(np.ones((3, 5), int), reference, out_dir / "a.png")
     with pytest.raises(DataError, match=r"a\.png"):  # wrong shape: nothing written or replaced
@@ -177,7 +168,7 @@ def test_write_mask_is_atomic(tmp_path):
 
 
 def test_write_mask_cleans_temp_file_on_failure(tmp_path, monkeypatch):
-    reference = png(tmp_path / "img.png", np.zeros((3, 5), np.uint8))
+    reference = write_png(tmp_path / "img.png", np.zeros((3, 5), np.uint8))
 
     def failing_save(self, path, *args, **kwargs):
         Path(path).write_bytes(b"partial")
@@ -191,9 +182,9 @@ def test_write_mask_cleans_temp_file_on_failure(tmp_path, monkeypatch):
 
 def make_dataset(root: Path, image_names, mask_names, image_dir="images", mask_dir="masks"):
     for name in image_names:
-        png(root / image_dir / name, np.zeros((2, 2), np.uint8))
+        write_png(root / image_dir / name, np.zeros((2, 2), np.uint8))
     for name in mask_names:
-        png(root / mask_dir / name, np.zeros((2, 2), np.uint8))
+        write_png(root / mask_dir / name, np.zeros((2, 2), np.uint8))
     return root
 
 
@@ -239,11 +230,11 @@ def test_find_pairs_folder_errors(tmp_path):
 
 
 def test_list_images(tmp_path):
-    one = png(tmp_path / "one.png", np.zeros((2, 2), np.uint8))
+    one = write_png(tmp_path / "one.png", np.zeros((2, 2), np.uint8))
     assert list_images(one) == [one]
     root = make_dataset(tmp_path / "set", ["b.png", "a.png"], [])
     assert [p.name for p in list_images(root)] == ["a.png", "b.png"]
-    nifti(tmp_path / "vols" / "v.nii.gz", np.zeros((2, 2, 2), np.float32))
+    write_nifti(tmp_path / "vols" / "v.nii.gz", np.zeros((2, 2, 2), np.float32))
     assert [p.name for p in list_images(tmp_path / "vols")] == ["v.nii.gz"]
     (tmp_path / "vols" / "readme.md").write_text("x")
     with pytest.raises(DataError, match=r"readme\.md"):

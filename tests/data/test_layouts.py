@@ -1,9 +1,9 @@
 """Dataset layouts (folders with splits, nnU-Net v2, CSV/JSON lists, GlaS) and label handling."""
 
 import json
+from functools import partial
 from pathlib import Path
 
-import nibabel as nib
 import numpy as np
 import pytest
 from PIL import Image
@@ -13,20 +13,12 @@ from ldseg.data.check import check_dataset, format_check
 from ldseg.data.dataset import load_cases
 from ldseg.data.layouts import configure, detect_layout, discover
 from ldseg.errors import DataError, LDSegError
+from tests.helpers import write_nifti, write_png
 
 RNG = np.random.default_rng(0)
 
 
-def png(path: Path, array: np.ndarray) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    Image.fromarray(array).save(path)
-    return path
-
-
-def nifti(path: Path, array: np.ndarray) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    nib.save(nib.Nifti1Image(array, np.diag([0.8, 0.8, 3.0, 1.0])), path)
-    return path
+nifti = partial(write_nifti, affine=np.diag([0.8, 0.8, 3.0, 1.0]))
 
 
 def grey(shape=(8, 8)) -> np.ndarray:
@@ -40,9 +32,9 @@ def labels(shape=(8, 8), high=3) -> np.ndarray:
 def test_folders_with_splits(tmp_path):
     for split, n in (("train", 3), ("val", 2)):
         for i in range(n):
-            png(tmp_path / split / "images" / f"{split}{i}.png", grey())
-            png(tmp_path / split / "masks" / f"{split}{i}_mask.png", labels())
-    png(tmp_path / "test" / "images" / "t0.png", grey())
+            write_png(tmp_path / split / "images" / f"{split}{i}.png", grey())
+            write_png(tmp_path / split / "masks" / f"{split}{i}_mask.png", labels())
+    write_png(tmp_path / "test" / "images" / "t0.png", grey())
     assert detect_layout(tmp_path) == "folders"
     spec = discover(tmp_path)
     assert {k: len(v) for k, v in spec.splits.items()} == {"train": 3, "val": 2}
@@ -104,8 +96,8 @@ def test_nnunet_problems(tmp_path):
 
 def test_csv_and_json_lists(tmp_path):
     for i in range(4):
-        png(tmp_path / "img" / f"c{i}.png", grey())
-        png(tmp_path / "lab" / f"c{i}.png", labels())
+        write_png(tmp_path / "img" / f"c{i}.png", grey())
+        write_png(tmp_path / "lab" / f"c{i}.png", labels())
     rows = ["image,label,split"] + [
         f"img/c{i}.png,lab/c{i}.png,{'train' if i < 3 else 'val'}" for i in range(4)
     ]
@@ -132,8 +124,8 @@ def test_glas_layout_binarises_instances(tmp_path):
     instances = np.zeros((8, 8), np.uint8)
     instances[1:3, 1:3], instances[5:7, 4:7] = 1, 7
     for name in ("train_1", "train_2", "testA_1", "testB_1"):
-        png(tmp_path / f"{name}.bmp", RNG.integers(0, 256, (8, 8, 3), dtype=np.uint8))
-        png(tmp_path / f"{name}_anno.bmp", instances)
+        write_png(tmp_path / f"{name}.bmp", RNG.integers(0, 256, (8, 8, 3), dtype=np.uint8))
+        write_png(tmp_path / f"{name}_anno.bmp", instances)
     (tmp_path / "Grade.csv").write_text("name,grade\n")
     assert detect_layout(tmp_path) == "glas"
     spec = discover(tmp_path)
@@ -149,7 +141,7 @@ def test_glas_layout_binarises_instances(tmp_path):
 
 
 def test_unrecognised_layout_and_explicit_layout(tmp_path):
-    png(tmp_path / "x" / "photo.png", grey())
+    write_png(tmp_path / "x" / "photo.png", grey())
     with pytest.raises(DataError, match="no dataset layout recognised"):
         discover(tmp_path / "x")
     with pytest.raises(DataError, match="no images/ and masks/ folders"):
@@ -159,9 +151,9 @@ def test_unrecognised_layout_and_explicit_layout(tmp_path):
 
 
 def test_class_mapping_and_binarize(tmp_path):
-    png(tmp_path / "images" / "a.png", grey((4, 4)))
+    write_png(tmp_path / "images" / "a.png", grey((4, 4)))
     camus_like = np.array([[0, 1, 2, 3]] * 4, np.uint8)  # background, LV, myocardium, LA
-    png(tmp_path / "masks" / "a.png", camus_like)
+    write_png(tmp_path / "masks" / "a.png", camus_like)
     pairs = discover(tmp_path).pairs()
     options = DataConfig(size=[4, 4], class_mapping=[0, 1, 0, 2])  # myocardium -> background
     cases, _, classes = load_cases(pairs, [4, 4], "minmax", progress=False, options=options)
@@ -199,16 +191,16 @@ def test_data_config_validation():
 def folders_with_splits(root: Path) -> Path:
     for split, n in (("train", 3), ("val", 2)):
         for i in range(n):
-            png(root / split / "images" / f"{split}{i}.png", grey())
-            png(root / split / "masks" / f"{split}{i}_mask.png", labels())
-    png(root / "test" / "images" / "t0.png", grey())
+            write_png(root / split / "images" / f"{split}{i}.png", grey())
+            write_png(root / split / "masks" / f"{split}{i}_mask.png", labels())
+    write_png(root / "test" / "images" / "t0.png", grey())
     return root
 
 
 def pair_list(root: Path) -> Path:
     for i in range(4):
-        png(root / "img" / f"c{i}.png", RNG.integers(0, 256, (8, 8, 3), dtype=np.uint8))
-        png(root / "lab" / f"c{i}.png", labels())
+        write_png(root / "img" / f"c{i}.png", RNG.integers(0, 256, (8, 8, 3), dtype=np.uint8))
+        write_png(root / "lab" / f"c{i}.png", labels())
     rows = [f"img/c{i}.png,lab/c{i}.png,{'train' if i < 3 else 'val'}" for i in range(4)]
     (root / "pairs.csv").write_text("\n".join(["image,label,split", *rows]) + "\n")
     return root / "pairs.csv"
@@ -216,8 +208,8 @@ def pair_list(root: Path) -> Path:
 
 def glas(root: Path) -> Path:
     for name in ("train_1", "train_2", "testA_1"):
-        png(root / f"{name}.bmp", RNG.integers(0, 256, (8, 8, 3), dtype=np.uint8))
-        png(root / f"{name}_anno.bmp", labels(high=9))  # instance ids
+        write_png(root / f"{name}.bmp", RNG.integers(0, 256, (8, 8, 3), dtype=np.uint8))
+        write_png(root / f"{name}_anno.bmp", labels(high=9))  # instance ids
     return root
 
 

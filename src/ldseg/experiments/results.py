@@ -14,7 +14,7 @@ from pathlib import Path
 import torch
 
 from ldseg import __version__
-from ldseg.utils import atomic_write_text
+from ldseg.utils import atomic_write_text, usable_cpus
 
 PACKAGES = ("torch", "monai", "numpy", "scipy", "matplotlib", "nibabel", "pillow")
 
@@ -49,7 +49,6 @@ def _cpu_model() -> str:
 def environment() -> dict:
     """Versions of ldseg, Python and the main libraries, and a description of the machine."""
     memory = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") if os.name == "posix" else 0
-    usable = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
     return {
         "versions": {
             "ldseg": __version__,
@@ -60,7 +59,7 @@ def environment() -> dict:
             "platform": platform.platform(),
             "cpu": _cpu_model(),
             "cpu_count": os.cpu_count(),
-            "usable_cpus": usable,
+            "usable_cpus": usable_cpus(),
             "torch_threads": torch.get_num_threads(),
             "memory_gib": round(memory / 2**30, 1),
             "gpu": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None,

@@ -19,6 +19,7 @@ from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 
 from ldseg.errors import LDSegError
+from ldseg.utils import usable_cpus
 
 
 @dataclass(frozen=True)
@@ -71,8 +72,7 @@ def loader_workers(group: ProcessGroup) -> int:
     case, so the count does not change the result)."""
     if group.device.type != "cuda":
         return 0
-    cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
-    return max(0, min(8, (cpus or 1) // group.world_size - 1))
+    return max(0, min(8, usable_cpus() // group.world_size - 1))
 
 
 @contextmanager
