@@ -22,6 +22,7 @@ import shlex
 import sys
 import tempfile
 import time
+from dataclasses import asdict, dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -32,6 +33,7 @@ from ldseg.config import Config
 from ldseg.data.dataset import read_case
 from ldseg.data.layouts import configure, discover
 from ldseg.evaluation.metrics import dice_iou
+from ldseg.experiments.diagnose import diagnose
 from ldseg.experiments.results import environment
 from ldseg.inference import Predictor
 from ldseg.training.trainer import train
@@ -79,6 +81,16 @@ def evaluate(run: Path, pairs: list, config: Config) -> dict:
     }
 
 
+@dataclass
+class Limits:
+    """Research settings: fixed epochs instead of the budget, subsets, a diagnosis."""
+
+    epochs: int = 0  # 0: train until the wall-clock budget
+    train: int | None = None  # first N training pairs
+    test: int | None = None  # first N test pairs
+    diagnose: int = 0  # diagnose ldseg runs on the first N test pairs
+
+
 def with_settings(config: Config, settings: list[str]) -> Config:
     """``config`` with ``SECTION.KEY=VALUE`` settings applied, validated like a config file."""
     raw = config.to_dict()
@@ -92,19 +104,28 @@ def with_settings(config: Config, settings: list[str]) -> Config:
 
 
 def run(
-    dataset: str, models: list[str], minutes: float, quick: bool, work: Path, settings: list[str]
+    dataset: str,
+    models: list[str],
+    minutes: float,
+    quick: bool,
+    work: Path,
+    settings: list[str],
+    limits: Limits | None = None,
 ) -> dict:
     preset, folder, size = DATASETS[dataset]
+    limits = limits or Limits()
     rows = []
     for name in models:
         config = with_settings(Config.load(ROOT / "configs" / preset, preset=True), settings)
         config.model.name = name
         train_pairs, test_pairs = split(dataset, DATA / folder, config)
-        if size:
+        if size and not any(s.startswith("data.size=") for s in settings):
             config.data.size = list(size)
-        config.train.epochs = 10_000  # the budget ends training
-        config.train.max_minutes = minutes
+        config.train.epochs = limits.epochs or 10_000  # without --epochs the budget ends training
+        config.train.max_minutes = 0.0 if limits.epochs else minutes
         config.train.val_every = 2
+        train_pairs = train_pairs[: limits.train]
+        test_pairs = test_pairs[: limits.test]
         if quick:
             train_pairs, test_pairs = train_pairs[:24], test_pairs[:4]
             config.data.size = [64, 64] if size else [64, 64, 8]
@@ -120,6 +141,11 @@ def run(
             "size": config.data.size,
             **evaluate(work / name, test_pairs, config),
         }
+        if limits.diagnose and name.startswith("ldseg"):
+            predictor = Predictor.from_run(work / name)
+            found = diagnose(predictor, test_pairs[: limits.diagnose])
+            row["diagnose"] = {k: v["mean_dice"] for k, v in found["routes"].items()}
+            row["diagnose"]["latent_correlation"] = found["latent_correlation"]
         print(json.dumps(row))
         rows.append(row)
     return {
@@ -143,11 +169,21 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument(
         "--set", action="append", default=[], metavar="SECTION.KEY=VALUE", help="change the preset"
     )
+    parser.add_argument("--epochs", type=int, default=0, help="fixed epochs instead of --minutes")
+    parser.add_argument("--train-limit", type=int, help="use the first N training pairs")
+    parser.add_argument("--test-limit", type=int, help="score the first N test pairs")
+    parser.add_argument(
+        "--diagnose", type=int, default=0, metavar="N", help="diagnose on N test pairs"
+    )
     args = parser.parse_args(argv)
     minutes = 0.1 if args.quick else args.minutes
+    limits = Limits(args.epochs, args.train_limit, args.test_limit, args.diagnose)
     with tempfile.TemporaryDirectory() as tmp:
         work = args.keep or Path(tmp)
-        results = run(args.dataset, args.models.split(","), minutes, args.quick, work, args.set)
+        results = run(
+            args.dataset, args.models.split(","), minutes, args.quick, work, args.set, limits
+        )
+        results["limits"] = asdict(limits)
     suffix = "_quick" if args.quick else ""
     out = args.out or RESULTS / f"accuracy_{args.dataset}{suffix}.json"
     record = {

@@ -31,17 +31,13 @@ MODELS = ("ldseg", "resunet", "unet")
 CHILD = """
 import json, resource, sys, time, torch
 from ldseg.config import Config, DataConfig, ModelConfig
-from ldseg.diffusion import make_sampler
 from ldseg.models import build_model
 
 name, size = sys.argv[1], [int(n) for n in sys.argv[2].split("x")]
 config = Config(model=ModelConfig(name=name, in_channels=1, num_classes=4))
 config.data = DataConfig(size=size)
 model = build_model(config).eval()
-sampler = None
-if hasattr(model, "schedule"):
-    sampler = make_sampler("ddim", model.schedule)
-    sampler.set_timesteps(2)
+sampler = model.make_sampler("ddim", 2)
 image = torch.rand(1, 1, *size, generator=torch.Generator().manual_seed(0))
 loaded = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 start = time.perf_counter()

@@ -31,7 +31,6 @@ import torch
 from matplotlib.figure import Figure
 
 from ldseg.config import Config, DataConfig, ModelConfig
-from ldseg.diffusion import make_sampler
 from ldseg.evaluation.compare import PeakRSS
 from ldseg.experiments.results import environment
 from ldseg.models import build_model
@@ -51,11 +50,7 @@ def make(name: str, size: tuple[int, ...], steps: dict[str, int], device: torch.
     config = Config(model=ModelConfig(name=name, in_channels=1, num_classes=4))
     config.data = DataConfig(size=list(size))
     model = build_model(config).eval().to(device)
-    sampler = None
-    if hasattr(model, "schedule"):
-        sampler = make_sampler("ddim", model.schedule)
-        sampler.set_timesteps(steps[name])
-    return model, sampler
+    return model, model.make_sampler("ddim", steps.get(name, 2))
 
 
 class PeakCUDA(contextlib.AbstractContextManager):

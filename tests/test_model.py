@@ -112,3 +112,63 @@ def test_ddim_sampling_is_deterministic_given_noise_and_3d_works():
 def test_size_not_divisible_is_refused():
     with pytest.raises(ValueError, match=r"must divide by \(16, 16\)"):
         small_model()(torch.rand(1, 1, 40, 32), torch.zeros(1, 1, 40, 32, dtype=torch.long))
+
+
+@pytest.mark.parametrize("prediction", ["v", "x0"])
+def test_noise_term_is_the_error_on_the_prediction_target(prediction):
+    model = small_model(prediction=prediction, decoder_input="x0").eval()
+    image, mask = torch.rand(2, 1, 32, 32), torch.randint(0, 3, (2, 1, 32, 32))
+    loss = model(image, mask, generator=torch.Generator().manual_seed(3))
+    gen = torch.Generator().manual_seed(3)
+    t = model.schedule.sample_timesteps(2, generator=gen)
+    noise = torch.randn((2, 1, 2, 2), generator=gen)
+    z0 = model.label_encoder(mask)
+    z_t = model.schedule.add_noise(z0, noise, t)
+    output = model.denoiser(z_t, model.image_encoder(image), t)
+    abar = model.schedule.abar(t).view(-1, 1, 1, 1)
+    target = abar.sqrt() * noise - (1 - abar).sqrt() * z0 if prediction == "v" else z0
+    torch.testing.assert_close(loss.noise_mse, ((output - target) ** 2).mean())
+    x0 = abar.sqrt() * z_t - (1 - abar).sqrt() * output if prediction == "v" else output
+    var = x0.var((1, 2, 3), keepdim=True, unbiased=False)
+    logits = model.label_decoder((x0 - x0.mean((1, 2, 3), keepdim=True)) / (var + 1e-5).sqrt())
+    torch.testing.assert_close(loss.ce, F.cross_entropy(logits, mask[:, 0]))
+
+
+def test_timestep_share_one_trains_only_at_the_sampling_timesteps():
+    model = small_model(timestep_share=1.0, sampling_steps=2).eval()
+    seen = []
+    original = model.denoiser.forward
+    model.denoiser.forward = lambda z_t, z_i, t: seen.extend(t.tolist()) or original(z_t, z_i, t)
+    model(torch.rand(8, 1, 32, 32), torch.randint(0, 3, (8, 1, 32, 32)))
+    assert set(seen) <= {1000, 1} and len(seen) == 8
+
+
+def test_sampling_path_loss_is_the_segmentation_loss_of_the_sampled_mask():
+    model = small_model(sampling_loss=0.5, sampling_steps=2, gamma=2.0).eval()
+    torch.nn.init.normal_(model.denoiser.out.weight, std=0.1)
+    image, mask = torch.rand(2, 1, 32, 32), torch.randint(0, 3, (2, 1, 32, 32))
+    generators = [torch.Generator().manual_seed(s) for s in (4, 5)]
+    loss = model(image, mask, generator=generators)
+    # The path starts from each case's next noise draw, after its timestep and training noise.
+    noise = []
+    for seed in (4, 5):
+        gen = torch.Generator().manual_seed(seed)
+        model.schedule.training_noise(torch.zeros(1, 1, 2, 2), gen)
+        noise.append(torch.randn((1, 1, 2, 2), generator=gen))
+    sampler = model.make_sampler("ddim", 2)
+    with torch.no_grad():
+        probs = model.sample(image, sampler, noise=torch.cat(noise))
+    logits = torch.log(probs)  # softmax(log softmax(x)) == softmax(x)
+    expected = F.cross_entropy(logits, mask[:, 0]) + 2.0 * manual_soft_dice_loss(logits, mask, 3)
+    torch.testing.assert_close(loss.sampling, expected, rtol=1e-4, atol=1e-5)
+    torch.testing.assert_close(
+        loss.total, loss.ce + 2.0 * loss.dice + loss.noise_mse + 0.5 * loss.sampling
+    )
+    loss.total.backward()  # the path trains the image encoder through both denoiser calls
+    assert model.image_encoder.out.weight.grad.abs().sum() > 0
+
+
+def test_sampler_of_another_prediction_type_is_refused():
+    model = small_model(prediction="v").eval()
+    with pytest.raises(ValueError, match=r"build it with model\.make_sampler"):
+        model.sample(torch.rand(1, 1, 32, 32), DDIMSampler(model.schedule))

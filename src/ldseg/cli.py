@@ -401,6 +401,17 @@ def _add_experiment_parser(sub) -> None:
     timing.add_argument("--sizes", type=_comma_list(str), help=sizes_help)
     timing.add_argument("--steps", **one_k)
     timing.add_argument("--repeats", type=int, default=5, help="timed runs after a warm-up")
+    diagnose = add(
+        "diagnose",
+        "what limits a run: label autoencoder ceiling, sampler at each K, the t = T map",
+    )
+    diagnose.add_argument(
+        "--steps", type=_comma_list(int), default=[1, 2, 50], help="values of K (%(default)s)"
+    )
+    diagnose.add_argument(
+        "--split", default="val", help="split of a dataset with splits (default: val)"
+    )
+    seeded(diagnose)
     uncertainty = add("uncertainty", "uncertainty maps; does the SD point at errors?")
     uncertainty.add_argument("--samples", type=int, default=20, help="samples per image")
     uncertainty.add_argument("--steps", **one_k)

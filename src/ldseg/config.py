@@ -17,7 +17,9 @@ from typing import Any
 
 import yaml
 
+from ldseg.diffusion import PREDICTION_TYPES, SAMPLER_NAMES, SCHEDULE_KINDS
 from ldseg.errors import LDSegError
+from ldseg.model import DECODER_INPUTS
 from ldseg.utils import atomic_write_text
 
 INTENSITY_MODES = ("minmax", "zscore", "percentile")
@@ -25,6 +27,7 @@ LAYOUTS = ("auto", "folders", "nnunet", "list", "glas")
 AUGMENTATIONS = ("flip", "rot90", "affine", "intensity")
 WINDOW_BLENDS = ("gaussian", "constant")
 PRECISIONS = ("fp32", "bf16", "fp16")
+
 MODEL_NAMES = (
     "ldseg",
     "ldseg-ld",
@@ -56,6 +59,9 @@ class ModelConfig:
     gamma: float = 2.0
     lam: float = 1.0
     decoder_input: str = "z_minus_eps"
+    prediction: str = "eps"
+    timestep_share: float = 0.0
+    sampling_loss: float = 0.0
 
 
 @dataclass
@@ -177,10 +183,18 @@ class Config:
             problems.append("model.in_channels must be positive (or 0 to take it from the data)")
         if self.model.name not in MODEL_NAMES:
             problems.append(f"model.name must be one of {', '.join(MODEL_NAMES)}")
+        if self.model.schedule not in SCHEDULE_KINDS:
+            problems.append(f"model.schedule must be one of {SCHEDULE_KINDS}")
+        if self.model.decoder_input not in DECODER_INPUTS:
+            problems.append(f"model.decoder_input must be one of {DECODER_INPUTS}")
+        if self.model.prediction not in PREDICTION_TYPES:
+            problems.append(f"model.prediction must be one of {PREDICTION_TYPES}")
+        if not 0 <= self.model.timestep_share <= 1 or self.model.sampling_loss < 0:
+            problems.append("model.timestep_share must lie in [0, 1], model.sampling_loss >= 0")
         if self.data.intensity not in INTENSITY_MODES:
             problems.append(f"data.intensity must be one of {INTENSITY_MODES}")
-        if self.sampling.sampler not in ("ddim", "ddpm"):
-            problems.append("sampling.sampler must be 'ddim' or 'ddpm'")
+        if self.sampling.sampler not in SAMPLER_NAMES:
+            problems.append(f"sampling.sampler must be one of {SAMPLER_NAMES}")
         if not 1 <= self.sampling.steps <= self.model.timesteps:
             problems.append(f"sampling.steps must be between 1 and {self.model.timesteps}")
         train = self.train

@@ -14,7 +14,7 @@ import torch.nn.functional as F
 from monai.losses import DiceLoss
 from torch import nn
 
-from ldseg.diffusion import NoiseSchedule
+from ldseg.diffusion import PREDICTION_TYPES, NoiseSchedule, Sampler, make_sampler, reverse_process
 from ldseg.diffusion.schedule import Generators
 from ldseg.nets import ImageEncoder, LabelDecoder, LabelEncoder, LatentDenoiser
 from ldseg.nets.blocks import stage_strides, standardize
@@ -32,13 +32,17 @@ def check_divisible(spatial_shape: Sequence[int], factor: Sequence[int]) -> None
         )
 
 
+ZERO = torch.zeros(())
+
+
 class LDSegLoss(NamedTuple):
-    """Total loss of Algorithm 1 and its three terms (each already a scalar)."""
+    """Total loss of Algorithm 1 and its terms (each already a scalar)."""
 
     total: torch.Tensor
     ce: torch.Tensor
     dice: torch.Tensor  # 1 - soft Dice
-    noise_mse: torch.Tensor
+    noise_mse: torch.Tensor  # the denoiser's regression loss on its prediction target
+    sampling: torch.Tensor = ZERO  # CE + gamma x (1 - Dice) of the sampling path (unweighted)
 
 
 class LDSeg(nn.Module):
@@ -63,6 +67,14 @@ class LDSeg(nn.Module):
             (unstandardised it explodes near t = T, where sqrt(abar_t) is about 1e-4), a
             variant to compare.
         restandardize: the default of ``sample``'s ``restandardize``.
+        prediction: what the denoiser predicts: ``"eps"`` (the paper), ``"v"`` or ``"x0"``;
+            the noise-MSE term is the squared error on that target.
+        sampler, sampling_steps: the run's sampler and K, used by the two levers below.
+        timestep_share: share of training samples whose t is one of the K sampling timesteps
+            (the rest t ~ U{1..T}, the paper's); 2-step sampling runs only at t = T and t = 1.
+        sampling_loss: weight of a second segmentation loss, CE + gamma x (1 - Dice) of the
+            mask decoded from the run's own K-step DDIM run from noise inside the training
+            step, with gradients: training then optimises what inference computes (0: off).
     """
 
     ema_target = "denoiser"  # the submodule whose EMA copy is saved and sampled
@@ -84,6 +96,11 @@ class LDSeg(nn.Module):
         lam: float = 1.0,
         decoder_input: str = "z_minus_eps",
         restandardize: bool = True,
+        prediction: str = "eps",
+        sampler: str = "ddim",
+        sampling_steps: int = 2,
+        timestep_share: float = 0.0,
+        sampling_loss: float = 0.0,
     ) -> None:
         super().__init__()
         if spatial_dims not in (2, 3):
@@ -96,6 +113,10 @@ class LDSeg(nn.Module):
             raise ValueError(
                 f"decoder_input must be one of {DECODER_INPUTS}, got {decoder_input!r}"
             )
+        if prediction not in PREDICTION_TYPES:
+            raise ValueError(f"prediction must be one of {PREDICTION_TYPES}, got {prediction!r}")
+        if not 0.0 <= timestep_share <= 1.0 or sampling_loss < 0:
+            raise ValueError("timestep_share must lie in [0, 1] and sampling_loss be >= 0")
         num_stages = len(channels) - 1
         factor = tuple(latent_factor) if latent_factor else (2**num_stages,) * spatial_dims
         if len(factor) != spatial_dims:
@@ -108,6 +129,11 @@ class LDSeg(nn.Module):
         self.decoder_input = decoder_input
         self.restandardize = restandardize
         self.schedule = schedule or NoiseSchedule()
+        self.prediction = prediction
+        self.sampler_name = sampler
+        self.timestep_share, self.sampling_loss = timestep_share, sampling_loss
+        self.train_sampler = self.make_sampler("ddim", sampling_steps)
+        self.focus_timesteps = self.make_sampler(sampler, sampling_steps).timesteps.tolist()
         self.label_encoder = LabelEncoder(spatial_dims, num_classes, channels, strides, dropout)
         self.image_encoder = ImageEncoder(
             spatial_dims, in_channels, channels, strides, num_heads, dropout
@@ -122,6 +148,12 @@ class LDSeg(nn.Module):
         """Raise if a spatial shape does not divide by the latent factor on every axis."""
         check_divisible(spatial_shape, self.latent_factor)
 
+    def make_sampler(self, name: str | None = None, steps: int = 2) -> Sampler:
+        """A sampler ("ddim" or "ddpm", default the run's) for this denoiser, K = ``steps``."""
+        sampler = make_sampler(name or self.sampler_name, self.schedule, prediction=self.prediction)
+        sampler.set_timesteps(steps)
+        return sampler
+
     def forward(
         self, image: torch.Tensor, mask: torch.Tensor, generator: Generators = None
     ) -> LDSegLoss:
@@ -130,59 +162,97 @@ class LDSeg(nn.Module):
         Args:
             image: ``(B, in_channels, *S)``.
             mask: class indices ``(B, 1, *S)``.
+            generator: one for the batch or one per sample (timesteps, noise).
         """
         self.check_size(image.shape[2:])
         z_i = self.image_encoder(image)
         z0 = self.label_encoder(mask)
-        t, noise = self.schedule.training_noise(z0, generator)
+        t, noise = self.schedule.training_noise(
+            z0, generator, self.focus_timesteps, self.timestep_share
+        )
         z_t = self.schedule.add_noise(z0, noise, t)
-        eps_hat = self.denoiser(z_t, z_i, t)
-        if self.decoder_input == "z_minus_eps":
-            z_dn = z_t - eps_hat
-        else:
-            z_dn = standardize(self.schedule.predict_x0(z_t, eps_hat, t))
-        logits = self.label_decoder(z_dn)
-        ce = F.cross_entropy(logits, mask[:, 0].long())
-        dice = self.dice_loss(logits, mask)
-        noise_mse = F.mse_loss(eps_hat, noise)
-        return LDSegLoss(ce + self.gamma * dice + self.lam * noise_mse, ce, dice, noise_mse)
+        output = self.denoiser(z_t, z_i, t)
+        x0_hat, eps_hat = self.schedule.split_prediction(output, z_t, t, self.prediction)
+        z_dn = z_t - eps_hat if self.decoder_input == "z_minus_eps" else standardize(x0_hat)
+        ce, dice = self.segmentation_loss(self.label_decoder(z_dn), mask)
+        target = self.schedule.prediction_target(z0, noise, t, self.prediction)
+        noise_mse = F.mse_loss(output, target)
+        total = ce + self.gamma * dice + self.lam * noise_mse
+        sampling = ZERO.to(total.device)
+        if self.sampling_loss > 0:
+            z_T = torch.cat([self._noise_like(z_i[i : i + 1], g) for i, g in _each(generator, z_i)])
+            z = self.reverse(z_i, z_T, self.train_sampler)
+            ce_path, dice_path = self.segmentation_loss(self.label_decoder(z), mask)
+            sampling = ce_path + self.gamma * dice_path
+            total = total + self.sampling_loss * sampling
+        return LDSegLoss(total, ce, dice, noise_mse, sampling)
+
+    def segmentation_loss(
+        self, logits: torch.Tensor, mask: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Cross-entropy and 1 - soft Dice of decoded logits against class indices."""
+        return F.cross_entropy(logits, mask[:, 0].long()), self.dice_loss(logits, mask)
+
+    @staticmethod
+    def _noise_like(like: torch.Tensor, generator: torch.Generator | None) -> torch.Tensor:
+        return torch.randn(like.shape, generator=generator, device=like.device, dtype=like.dtype)
+
+    def reverse(
+        self,
+        z_i: torch.Tensor,
+        z: torch.Tensor,
+        sampler: Sampler,
+        generator: torch.Generator | None = None,
+        restandardize: bool | None = None,
+        trajectory: list[torch.Tensor] | None = None,
+    ) -> torch.Tensor:
+        """The latent after the reverse process from ``z`` conditioned on the image latent."""
+        if sampler.prediction != self.prediction:
+            raise ValueError(
+                f"sampler expects {sampler.prediction!r} outputs, the denoiser predicts "
+                f"{self.prediction!r}; build it with model.make_sampler"
+            )
+        if restandardize is None:
+            restandardize = self.restandardize
+        return reverse_process(
+            lambda z_t, t: self.denoiser(z_t, z_i, t),
+            z,
+            sampler,
+            generator,
+            standardize if restandardize else None,
+            trajectory,
+        )
 
     @torch.no_grad()
     def sample(
         self,
         image: torch.Tensor,
-        sampler,
+        sampler: Sampler,
         generator: torch.Generator | None = None,
         noise: torch.Tensor | None = None,
         restandardize: bool | None = None,
         trajectory: list[torch.Tensor] | None = None,
-        denoiser: nn.Module | None = None,
     ) -> torch.Tensor:
         """Algorithm 2: segment ``image`` and return class probabilities ``(B, C, *S)``.
 
         Args:
             image: ``(B, in_channels, *S)``.
-            sampler: a DDIM or DDPM sampler with its timesteps set.
+            sampler: from ``make_sampler`` (a DDIM or DDPM sampler with its timesteps set).
             generator: random source of the initial latent (and DDPM noise).
             noise: an explicit initial latent instead of drawing one.
             restandardize: give the latent mean 0 and std 1 after every step, as the reference
                 does (default: the model's ``restandardize``).
             trajectory: if given, the latent after every step is appended to it.
-            denoiser: a denoiser to use instead of ``self.denoiser`` (its EMA copy in training).
         """
         self.check_size(image.shape[2:])
         z_i = self.image_encoder(image)
-        denoiser = denoiser or self.denoiser
-        if restandardize is None:
-            restandardize = self.restandardize
-        z = noise
-        if z is None:
-            z = torch.randn(z_i.shape, generator=generator, device=z_i.device, dtype=z_i.dtype)
-        for t in sampler.timesteps.tolist():
-            t_batch = torch.full((z.shape[0],), t, device=z.device, dtype=torch.long)
-            z = sampler.step(denoiser(z, z_i, t_batch), t, z, generator=generator)
-            if restandardize:
-                z = standardize(z)
-            if trajectory is not None:
-                trajectory.append(z.clone())
+        z = noise if noise is not None else self._noise_like(z_i, generator)
+        z = self.reverse(z_i, z, sampler, generator, restandardize, trajectory)
         return torch.softmax(self.label_decoder(z), dim=1)
+
+
+def _each(generator: Generators, like: torch.Tensor) -> list[tuple[int, torch.Generator | None]]:
+    """(index, generator) per sample: one generator per sample, or the batch's for each."""
+    if generator is None or isinstance(generator, torch.Generator):
+        return [(i, generator) for i in range(like.shape[0])]
+    return list(enumerate(generator))

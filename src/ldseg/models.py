@@ -65,6 +65,11 @@ def build_model(config) -> nn.Module:
         lam=m.lam,
         decoder_input=m.decoder_input,
         restandardize=config.sampling.restandardize,
+        prediction=m.prediction,
+        sampler=config.sampling.sampler,
+        sampling_steps=config.sampling.steps,
+        timestep_share=m.timestep_share,
+        sampling_loss=m.sampling_loss,
     )
     if m.name in ("ldseg-ld", "ldseg-ld-id"):
         model.label_encoder = DownsampledLabelEncoder(m.num_classes, factor)

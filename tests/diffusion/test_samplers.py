@@ -11,6 +11,7 @@ from ldseg.diffusion import (
     DDPMSampler,
     NoiseSchedule,
     make_sampler,
+    reverse_process,
     select_timesteps,
 )
 from ldseg.diffusion import ddpm as ddpm_module
@@ -242,3 +243,50 @@ def test_noiseless_steps_leave_the_generator_untouched(name: str, eta: float) ->
     assert torch.equal(generator.get_state(), state)
     sampler.step(z, T, z, generator=generator)
     assert torch.equal(generator.get_state(), state) == (name == "ddim")
+
+
+@pytest.mark.parametrize("prediction", ["v", "x0"])
+@pytest.mark.parametrize("name", ["ddim", "ddpm"])
+def test_perfect_oracle_of_every_prediction_type_recovers_z0(name: str, prediction: str) -> None:
+    """A denoiser that outputs the exact v (or x0) leads both samplers to z0, as eps does."""
+    generator = torch.Generator().manual_seed(2)
+    z0 = torch.randn(2, 1, 4, 6, generator=generator, dtype=torch.float64)
+    z = SCHEDULE.add_noise(z0, torch.randn_like(z0), T)
+    sampler = make_sampler(name, SCHEDULE, prediction=prediction)
+    sampler.set_timesteps(3)
+    for t in sampler.timesteps.tolist():
+        eps = oracle_eps(z, z0, t)
+        a = abar(t)
+        output = math.sqrt(a) * eps - math.sqrt(1 - a) * z0 if prediction == "v" else z0
+        x0, eps_back = sampler.x0_and_eps(output, t, z)
+        torch.testing.assert_close(x0, z0, rtol=1e-7, atol=1e-7)
+        torch.testing.assert_close(eps_back, eps, rtol=1e-6, atol=1e-6)
+        z = sampler.step(output, t, z, generator=generator)
+    torch.testing.assert_close(z, z0, rtol=1e-7, atol=1e-7)
+
+
+def test_unknown_prediction_is_refused() -> None:
+    with pytest.raises(ValueError, match="unknown prediction 'score'"):
+        make_sampler("ddim", SCHEDULE, prediction="score")
+
+
+def test_reverse_process_steps_every_timestep_and_is_differentiable() -> None:
+    sampler = make("ddim")
+    sampler.set_timesteps(3)
+    seen, scale = [], torch.tensor(0.5, requires_grad=True)
+
+    def denoise(z_t, t):
+        seen.append(t.tolist())
+        return scale * z_t
+
+    trajectory = []
+    z = reverse_process(
+        denoise, torch.ones(2, 1, 2, 2), sampler, after_step=lambda z: z * 2, trajectory=trajectory
+    )
+    assert seen == [[1000, 1000], [500, 500], [1, 1]] and len(trajectory) == 3
+    expected = torch.ones(2, 1, 2, 2)
+    for t in (1000, 500, 1):
+        expected = sampler.step(0.5 * expected, t, expected) * 2
+    torch.testing.assert_close(z, expected)
+    z.sum().backward()
+    assert scale.grad is not None and scale.grad != 0

@@ -108,6 +108,39 @@ def test_training_noise_per_sample_generators_ignore_the_batch() -> None:
         schedule.training_noise(like, generators([1, 2, 3]))
 
 
+def test_training_noise_share_puts_samples_at_the_focus_timesteps() -> None:
+    schedule = NoiseSchedule(T)
+    like = torch.zeros(4000, 1, 1, 1)
+    plain, _ = schedule.training_noise(like, torch.Generator().manual_seed(0))
+    none, _ = schedule.training_noise(like, torch.Generator().manual_seed(0), [T, 1], 0.0)
+    assert torch.equal(plain, none)  # share 0 keeps the paper's draws exactly
+    t, _ = schedule.training_noise(like, torch.Generator().manual_seed(0), [T, 1], 1.0)
+    assert set(t.tolist()) == {T, 1} and abs(float((t == T).double().mean()) - 0.5) < 0.03
+    t, _ = schedule.training_noise(like, torch.Generator().manual_seed(0), [T, 1], 0.5)
+    at_focus = float(((t == T) | (t == 1)).double().mean())
+    assert abs(at_focus - (0.5 + 0.5 * 2 / T)) < 0.03
+    with pytest.raises(ValueError, match="focus"):
+        schedule.training_noise(like, None, [], 0.5)
+
+
+@pytest.mark.parametrize("prediction", ["eps", "v", "x0"])
+def test_prediction_target_and_split_are_inverse(prediction: str) -> None:
+    schedule = NoiseSchedule(T)
+    generator = torch.Generator().manual_seed(0)
+    z0 = torch.randn(3, 1, 4, 4, generator=generator, dtype=torch.float64)
+    noise = torch.randn(3, 1, 4, 4, generator=generator, dtype=torch.float64)
+    t = torch.tensor([1, 500, T])
+    z_t = schedule.add_noise(z0, noise, t)
+    target = schedule.prediction_target(z0, noise, t, prediction)
+    x0, eps = schedule.split_prediction(target, z_t, t, prediction)
+    tolerance = 1e-6 if prediction != "eps" else 1e-3  # eps -> x0 divides by sqrt(abar_T)
+    torch.testing.assert_close(x0, z0, rtol=tolerance, atol=tolerance)
+    torch.testing.assert_close(eps, noise, rtol=1e-6, atol=1e-6)
+    if prediction == "v":  # Salimans & Ho (2022): v = sqrt(abar) eps - sqrt(1 - abar) x0
+        abar = schedule.abar(t).double().view(-1, 1, 1, 1)
+        torch.testing.assert_close(target, abar.sqrt() * noise - (1 - abar).sqrt() * z0)
+
+
 def test_errors_are_loud() -> None:
     with pytest.raises(ValueError, match="cosine, linear, quadratic"):
         NoiseSchedule(T, "sigmoid")

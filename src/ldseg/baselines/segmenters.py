@@ -8,11 +8,9 @@ from monai.losses import DiceLoss
 from monai.networks.nets import DiffusionModelUNet
 from torch import nn
 
-from ldseg.diffusion import NoiseSchedule
+from ldseg.diffusion import NoiseSchedule, Sampler, make_sampler, reverse_process
 from ldseg.diffusion.schedule import Generators
-from ldseg.model import LDSegLoss, check_divisible
-
-ZERO = torch.zeros(())
+from ldseg.model import ZERO, LDSegLoss, check_divisible
 
 
 class DeterministicSegmenter(nn.Module):
@@ -32,6 +30,10 @@ class DeterministicSegmenter(nn.Module):
 
     def check_size(self, spatial_shape) -> None:
         check_divisible(spatial_shape, self.multiple)
+
+    def make_sampler(self, name: str | None = None, steps: int = 2) -> None:
+        """None: one deterministic pass segments."""
+        return None
 
     def forward(
         self, image: torch.Tensor, mask: torch.Tensor, generator: Generators = None
@@ -86,6 +88,12 @@ class PixelDiffusion(nn.Module):
     def check_size(self, spatial_shape) -> None:
         check_divisible(spatial_shape, self.multiple)
 
+    def make_sampler(self, name: str | None = None, steps: int = 2) -> Sampler:
+        """A DDIM (default) or DDPM sampler over K = ``steps`` timesteps."""
+        sampler = make_sampler(name or "ddim", self.schedule)
+        sampler.set_timesteps(steps)
+        return sampler
+
     def forward(
         self, image: torch.Tensor, mask: torch.Tensor, generator: Generators = None
     ) -> LDSegLoss:
@@ -105,8 +113,8 @@ class PixelDiffusion(nn.Module):
         self.check_size(image.shape[2:])
         shape = (image.shape[0], self.num_classes, *image.shape[2:])
         y = torch.randn(shape, generator=generator, device=image.device)
-        for t in sampler.timesteps.tolist():
-            t_batch = torch.full((shape[0],), t, device=image.device, dtype=torch.long)
-            y = sampler.step(self.unet(torch.cat([y, image], 1), t_batch), t, y, generator)
+        y = reverse_process(
+            lambda y_t, t: self.unet(torch.cat([y_t, image], 1), t), y, sampler, generator
+        )
         probs = ((y.clamp(-1, 1) + 1) / 2) + 1e-6
         return probs / probs.sum(1, keepdim=True)

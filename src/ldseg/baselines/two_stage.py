@@ -6,9 +6,7 @@ import torch
 import torch.nn.functional as F
 
 from ldseg.diffusion.schedule import Generators
-from ldseg.model import LDSeg, LDSegLoss
-
-ZERO = torch.zeros(())
+from ldseg.model import ZERO, LDSeg, LDSegLoss
 
 
 class TwoStageLDSeg(LDSeg):
@@ -53,7 +51,9 @@ class TwoStageLDSeg(LDSeg):
             return LDSegLoss(ce + self.gamma * dice, ce, dice, ZERO)
         with torch.no_grad():
             z0 = self.label_encoder(mask)
-        t, noise = self.schedule.training_noise(z0, generator)
-        eps_hat = self.denoiser(self.schedule.add_noise(z0, noise, t), self.image_encoder(image), t)
-        mse = F.mse_loss(eps_hat, noise)
+        t, noise = self.schedule.training_noise(
+            z0, generator, self.focus_timesteps, self.timestep_share
+        )
+        output = self.denoiser(self.schedule.add_noise(z0, noise, t), self.image_encoder(image), t)
+        mse = F.mse_loss(output, self.schedule.prediction_target(z0, noise, t, self.prediction))
         return LDSegLoss(mse, ZERO, ZERO, mse)

@@ -3,23 +3,28 @@
 from .base import Sampler
 from .ddim import DDIMSampler
 from .ddpm import DDPMSampler
-from .schedule import SCHEDULE_KINDS, NoiseSchedule, select_timesteps
+from .reverse import reverse_process
+from .schedule import PREDICTION_TYPES, SCHEDULE_KINDS, NoiseSchedule, select_timesteps
 
 SAMPLER_NAMES = ("ddim", "ddpm")
 
 
-def make_sampler(name: str, schedule: NoiseSchedule, eta: float = 0.0) -> Sampler:
-    """A sampler by name, "ddim" (with eta) or "ddpm" (eta must stay 0)."""
+def make_sampler(
+    name: str, schedule: NoiseSchedule, eta: float = 0.0, prediction: str = "eps"
+) -> Sampler:
+    """A sampler by name, "ddim" (with eta) or "ddpm" (eta must stay 0), for a denoiser that
+    predicts ``prediction`` ("eps", "v" or "x0")."""
     if name == "ddim":
-        return DDIMSampler(schedule, eta=eta)
+        return DDIMSampler(schedule, eta=eta, prediction=prediction)
     if name == "ddpm":
         if eta != 0.0:
             raise ValueError(f"eta applies to the ddim sampler only, got eta={eta} for ddpm")
-        return DDPMSampler(schedule)
+        return DDPMSampler(schedule, prediction)
     raise ValueError(f"unknown sampler {name!r}; allowed: {', '.join(SAMPLER_NAMES)}")
 
 
 __all__ = [
+    "PREDICTION_TYPES",
     "SAMPLER_NAMES",
     "SCHEDULE_KINDS",
     "DDIMSampler",
@@ -27,5 +32,6 @@ __all__ = [
     "NoiseSchedule",
     "Sampler",
     "make_sampler",
+    "reverse_process",
     "select_timesteps",
 ]

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import math
 from abc import ABC, abstractmethod
 
 import torch
 
-from .schedule import NoiseSchedule, select_timesteps
+from .schedule import PREDICTION_TYPES, NoiseSchedule, select_timesteps, split_prediction
 
 
 def gaussian_noise(like: torch.Tensor, generator: torch.Generator | None) -> torch.Tensor:
@@ -15,10 +16,19 @@ def gaussian_noise(like: torch.Tensor, generator: torch.Generator | None) -> tor
 
 
 class Sampler(ABC):
-    """A reverse-process sampler over K chosen timesteps t_1 > ... > t_K, then t = 0 (clean)."""
+    """A reverse-process sampler over K chosen timesteps t_1 > ... > t_K, then t = 0 (clean).
 
-    def __init__(self, schedule: NoiseSchedule) -> None:
+    ``prediction`` is what the denoiser outputs: ``"eps"`` (the noise), ``"v"`` or ``"x0"``
+    (see ``split_prediction``); ``step`` takes that output.
+    """
+
+    def __init__(self, schedule: NoiseSchedule, prediction: str = "eps") -> None:
+        if prediction not in PREDICTION_TYPES:
+            raise ValueError(
+                f"unknown prediction {prediction!r}; allowed: {', '.join(PREDICTION_TYPES)}"
+            )
         self.schedule = schedule
+        self.prediction = prediction
         self.timesteps: torch.Tensor | None = None
         self._prev: dict[int, int] = {}
         self._abar: dict[int, float] = {}
@@ -39,19 +49,31 @@ class Sampler(ABC):
             raise ValueError(f"timestep {t} is not one of the chosen {self.timesteps.tolist()}")
         return self._prev[int(t)]
 
-    def _abars(self, eps: torch.Tensor, t: int, z_t: torch.Tensor) -> tuple[float, float]:
+    def _abars(self, output: torch.Tensor, t: int, z_t: torch.Tensor) -> tuple[float, float]:
         """Check a step's inputs; return (abar_t, abar_prev) as Python floats (float64 math)."""
-        if eps.shape != z_t.shape:
-            raise ValueError(f"eps and z_t shapes differ: {tuple(eps.shape)} vs {tuple(z_t.shape)}")
+        if output.shape != z_t.shape:
+            raise ValueError(
+                f"model output and z_t shapes differ: {tuple(output.shape)} vs {tuple(z_t.shape)}"
+            )
         prev = self.prev_timestep(t)
         return self._abar[int(t)], self._abar[prev]
+
+    def x0_and_eps(
+        self, output: torch.Tensor, t: int, z_t: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """The clean-latent estimate and the noise implied by the denoiser's ``output`` at t."""
+        abar_t, _ = self._abars(output, t, z_t)
+        return split_prediction(
+            output, z_t, math.sqrt(abar_t), math.sqrt(1 - abar_t), self.prediction
+        )
 
     @abstractmethod
     def step(
         self,
-        eps: torch.Tensor,
+        output: torch.Tensor,
         t: int,
         z_t: torch.Tensor,
         generator: torch.Generator | None = None,
     ) -> torch.Tensor:
-        """One reverse step from z_t to z at the next chosen timestep, given the predicted eps."""
+        """One reverse step from z_t to z at the next chosen timestep, given the denoiser's
+        output at t (of the sampler's ``prediction`` type)."""

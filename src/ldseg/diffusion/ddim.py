@@ -17,22 +17,22 @@ class DDIMSampler(Sampler):
     is what makes K = 2 sampling correct; MONAI's scheduler jumps by T // K instead.
     """
 
-    def __init__(self, schedule: NoiseSchedule, eta: float = 0.0) -> None:
+    def __init__(self, schedule: NoiseSchedule, eta: float = 0.0, prediction: str = "eps") -> None:
         if not 0.0 <= eta <= 1.0:
             raise ValueError(f"eta must lie in [0, 1], got {eta}")
-        super().__init__(schedule)
+        super().__init__(schedule, prediction)
         self.eta = float(eta)
 
     def step(
         self,
-        eps: torch.Tensor,
+        output: torch.Tensor,
         t: int,
         z_t: torch.Tensor,
         generator: torch.Generator | None = None,
     ) -> torch.Tensor:
         """z_prev = sqrt(abar_prev) x0 + sqrt(1 - abar_prev - sigma^2) eps + sigma noise."""
-        abar_t, abar_prev = self._abars(eps, t, z_t)
-        x0 = (z_t - math.sqrt(1 - abar_t) * eps) / math.sqrt(abar_t)
+        abar_t, abar_prev = self._abars(output, t, z_t)
+        x0, eps = self.x0_and_eps(output, t, z_t)
         sigma = (
             self.eta * math.sqrt((1 - abar_prev) / (1 - abar_t)) * math.sqrt(1 - abar_t / abar_prev)
         )

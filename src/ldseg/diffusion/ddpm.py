@@ -19,15 +19,15 @@ class DDPMSampler(Sampler):
 
     def step(
         self,
-        eps: torch.Tensor,
+        output: torch.Tensor,
         t: int,
         z_t: torch.Tensor,
         generator: torch.Generator | None = None,
     ) -> torch.Tensor:
         """Posterior mean plus its standard deviation times N(0, I); no noise on the last step."""
-        abar_t, abar_prev = self._abars(eps, t, z_t)
+        abar_t, abar_prev = self._abars(output, t, z_t)
         beta = 1 - abar_t / abar_prev
-        x0 = (z_t - math.sqrt(1 - abar_t) * eps) / math.sqrt(abar_t)
+        x0, _ = self.x0_and_eps(output, t, z_t)
         mean = (math.sqrt(abar_prev) * beta / (1 - abar_t)) * x0 + (
             math.sqrt(1 - beta) * (1 - abar_prev) / (1 - abar_t)
         ) * z_t

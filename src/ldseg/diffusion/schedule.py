@@ -12,6 +12,11 @@ from collections.abc import Sequence
 import torch
 
 SCHEDULE_KINDS = ("cosine", "linear", "quadratic")
+PREDICTION_TYPES = (
+    "eps",
+    "v",
+    "x0",
+)  # what the denoiser predicts: the noise, v, or the clean latent
 Generators = torch.Generator | Sequence[torch.Generator] | None  # one for a batch or one per sample
 COSINE_OFFSET = 0.008  # s in Nichol & Dhariwal (2021), eq. 17
 MAX_COSINE_BETA = 0.999  # their clipping, to avoid a singularity at t = T
@@ -33,6 +38,22 @@ def _betas(kind: str, num_train_timesteps: int) -> torch.Tensor:
     if kind == "quadratic":
         return torch.linspace(math.sqrt(low), math.sqrt(high), steps, dtype=torch.float64) ** 2
     raise ValueError(f"unknown noise schedule kind {kind!r}; allowed: {', '.join(SCHEDULE_KINDS)}")
+
+
+def split_prediction(output, z_t, signal, sigma, prediction: str):
+    """(x0, eps) from a denoiser's ``output`` at a noise level with coefficients ``signal`` =
+    sqrt(abar_t) and ``sigma`` = sqrt(1 - abar_t) (floats or broadcastable tensors).
+
+    ``"eps"`` predicts the noise (Ho et al. 2020), ``"x0"`` the clean latent, ``"v"`` =
+    sqrt(abar_t) eps - sqrt(1 - abar_t) x0 (Salimans & Ho 2022), well scaled at every t.
+    """
+    if prediction == "eps":
+        return (z_t - sigma * output) / signal, output
+    if prediction == "v":
+        return signal * z_t - sigma * output, sigma * z_t + signal * output
+    if prediction == "x0":
+        return output, (z_t - signal * output) / sigma
+    raise ValueError(f"unknown prediction {prediction!r}; allowed: {', '.join(PREDICTION_TYPES)}")
 
 
 class NoiseSchedule:
@@ -107,6 +128,28 @@ class NoiseSchedule:
         signal, sigma = self._coefficients(t, z_t)
         return (z_t - sigma * eps) / signal
 
+    def split_prediction(
+        self, output: torch.Tensor, z_t: torch.Tensor, t: torch.Tensor | int, prediction: str
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """(x0, eps) implied by a denoiser ``output`` of type ``prediction`` at timesteps t."""
+        signal, sigma = self._coefficients(t, z_t)
+        return split_prediction(output, z_t, signal, sigma, prediction)
+
+    def prediction_target(
+        self, z0: torch.Tensor, noise: torch.Tensor, t: torch.Tensor | int, prediction: str
+    ) -> torch.Tensor:
+        """What a ``prediction``-type denoiser should output for add_noise(z0, noise, t)."""
+        if prediction == "eps":
+            return noise
+        if prediction == "x0":
+            return z0
+        if prediction == "v":
+            signal, sigma = self._coefficients(t, z0)
+            return signal * noise - sigma * z0
+        raise ValueError(
+            f"unknown prediction {prediction!r}; allowed: {', '.join(PREDICTION_TYPES)}"
+        )
+
     def sample_timesteps(
         self,
         batch: int,
@@ -121,22 +164,35 @@ class NoiseSchedule:
         )
 
     def training_noise(
-        self, like: torch.Tensor, generator: Generators = None
+        self,
+        like: torch.Tensor,
+        generator: Generators = None,
+        focus: Sequence[int] = (),
+        share: float = 0.0,
     ) -> tuple[torch.Tensor, torch.Tensor]:
-        """Timesteps t ~ U{1..T} and N(0, I) noise shaped like ``like``, for a training batch.
+        """Training timesteps and N(0, I) noise shaped like ``like``, for a training batch.
 
+        t ~ U{1..T}, except that with probability ``share`` a sample's t is one of the
+        ``focus`` timesteps (uniformly; e.g. the sampler's), where few-step sampling runs.
         ``generator`` is one generator for the batch or one per sample; with one per sample,
         a sample's draws do not depend on the batch or the process it is in.
         """
+        if not 0.0 <= share <= 1.0 or (share > 0 and not focus):
+            raise ValueError(f"share must lie in [0, 1] and needs focus timesteps, got {share}")
         if generator is None or isinstance(generator, torch.Generator):
-            t = self.sample_timesteps(like.shape[0], generator, like.device)
-            noise = torch.randn(
-                like.shape, generator=generator, device=like.device, dtype=like.dtype
-            )
+            batch, device = like.shape[0], like.device
+            t = self.sample_timesteps(batch, generator, device)
+            if share > 0:
+                at_focus = torch.rand(batch, generator=generator, device=device) < share
+                pick = torch.randint(len(focus), (batch,), generator=generator, device=device)
+                t = torch.where(at_focus, torch.as_tensor(list(focus), device=device)[pick], t)
+            noise = torch.randn(like.shape, generator=generator, device=device, dtype=like.dtype)
             return t, noise
         if len(generator) != like.shape[0]:
             raise ValueError(f"{len(generator)} generators for a batch of {like.shape[0]}")
-        draws = [self.training_noise(like[i : i + 1], g) for i, g in enumerate(generator)]
+        draws = [
+            self.training_noise(like[i : i + 1], g, focus, share) for i, g in enumerate(generator)
+        ]
         return torch.cat([t for t, _ in draws]), torch.cat([noise for _, noise in draws])
 
 

@@ -14,7 +14,6 @@ from ldseg.config import Config
 from ldseg.data.geometry import target_shape, window_inference
 from ldseg.data.io import file_stem, mask_suffix, read_image, write_mask
 from ldseg.data.transforms import preprocess_image, resize_probabilities
-from ldseg.diffusion import make_sampler
 from ldseg.errors import DataError, LDSegError, RunFolderError
 from ldseg.model import LDSeg
 from ldseg.models import build_model
@@ -154,15 +153,13 @@ class Predictor:
     def make_sampler(self, steps: int | None = None, sampler: str | None = None):
         """A DDIM/DDPM sampler with K = ``steps`` timesteps (defaults: the run's); None for a
         model without a noise schedule (a deterministic baseline)."""
-        schedule = getattr(self.model, "schedule", None)
-        if schedule is None:
-            return None
-        diffusion_sampler = make_sampler(sampler or self.config.sampling.sampler, schedule)
         try:
-            diffusion_sampler.set_timesteps(self.config.sampling.steps if steps is None else steps)
+            return self.model.make_sampler(
+                sampler or self.config.sampling.sampler,
+                self.config.sampling.steps if steps is None else steps,
+            )
         except ValueError as err:
             raise LDSegError(str(err)) from None
-        return diffusion_sampler
 
     def initial_noise(
         self, spatial_shape: Sequence[int], generator: torch.Generator

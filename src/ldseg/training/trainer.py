@@ -30,9 +30,9 @@ from ldseg.data.dataset import Case, load_cases
 from ldseg.data.geometry import window_inference
 from ldseg.data.io import Pair
 from ldseg.data.transforms import plain_tensor, train_transform
-from ldseg.diffusion import make_sampler
 from ldseg.errors import LDSegError, RunFolderError
 from ldseg.evaluation.metrics import dice_iou
+from ldseg.model import LDSegLoss
 from ldseg.models import build_model
 from ldseg.training.checkpoint import model_tensors, save_weights
 from ldseg.training.distributed import ProcessGroup, loader_workers, process_group
@@ -51,6 +51,7 @@ from ldseg.training.state import (
 )
 from ldseg.utils import atomic_write, atomic_write_text, stale_temporaries
 
+LOSS_COLUMNS = ("loss", "ce", "dice_loss", "noise_mse", "sampling_loss")  # LDSegLoss's fields
 AUTOCAST_DTYPES = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}
 RUN_FILES = (
     "config.json",
@@ -122,10 +123,7 @@ def validate(
     With ``ema_module`` the model samples with it in place of its ``ema_target`` submodule.
     """
     model.eval()
-    sampler = None
-    if hasattr(model, "schedule"):
-        sampler = make_sampler(config.sampling.sampler, model.schedule)
-        sampler.set_timesteps(config.sampling.steps)
+    sampler = model.make_sampler(config.sampling.sampler, config.sampling.steps)
     device = next(model.parameters()).device
     generator = torch.Generator(device).manual_seed(config.train.seed)
     scores = []
@@ -310,7 +308,7 @@ class Trainer:
             pin_memory=group.device.type == "cuda",
         )
         self.class_labels = [str(c) for c in range(cfg.model.num_classes)]
-        self.header = ["epoch", "lr", "loss", "ce", "dice_loss", "noise_mse", "val_mean_dice"]
+        self.header = ["epoch", "lr", *LOSS_COLUMNS, "val_mean_dice"]
         self.header += [f"val_dice_{c}" for c in self.class_labels] + ["seconds"]
 
     def restore(self, path: Path, state: Progress) -> None:
@@ -348,7 +346,7 @@ class Trainer:
             )
             last_epoch = epoch == cfg.train.epochs or out_of_time
             if group.is_main:
-                row = dict(zip(self.header[:6], [epoch, lr, *sums], strict=True))
+                row = dict(zip(self.header[:7], [epoch, lr, *sums], strict=True))
                 self.end_epoch(out_dir, state, row, last_epoch, start)
                 postfix = {"loss": f"{row['loss']:.3f}"}
                 if self.val_cases and state.best_epoch:
@@ -375,7 +373,7 @@ class Trainer:
         self.dataset.set_epoch(epoch)
         self.sampler.set_epoch(epoch)
         net.train()
-        sums, batches = np.zeros(4), 0
+        sums, batches = np.zeros(len(LDSegLoss._fields)), 0
         for batch in self.loader:
             images = plain_tensor(batch["image"]).to(device)
             masks = plain_tensor(batch["mask"]).to(device)
@@ -386,7 +384,7 @@ class Trainer:
                 torch.stack([t.detach().to(device, torch.float32) for t in loss])
             )
             if not torch.isfinite(terms).all():
-                ce, dice, noise = terms[1:].tolist()
+                ce, dice, noise, path = terms[1:].tolist()
                 kept = (
                     f"the last good checkpoint (epoch {epoch - 1}) is kept"
                     if epoch > 1
@@ -394,7 +392,7 @@ class Trainer:
                 )
                 raise LDSegError(
                     f"{out_dir}: non-finite loss at epoch {epoch} (ce={ce:.4g}, dice={dice:.4g}, "
-                    f"noise={noise:.4g}); training stopped, {kept}"
+                    f"noise={noise:.4g}, sampling={path:.4g}); training stopped, {kept}"
                 )
             self.optimizer.zero_grad(set_to_none=True)
             self.scaler.scale(loss.total).backward()
@@ -456,8 +454,9 @@ def plot_curves(path: Path, rows: list[dict[str, float]], names: list[str] | Non
 
     fig, (ax_loss, ax_dice) = plt.subplots(1, 2, figsize=(11, 4))
     epochs = [r["epoch"] for r in rows]
-    for key in ("loss", "ce", "dice_loss", "noise_mse"):
-        ax_loss.plot(epochs, [r[key] for r in rows], label=key)
+    for key in LOSS_COLUMNS:
+        if key != "sampling_loss" or any(r[key] for r in rows):
+            ax_loss.plot(epochs, [r[key] for r in rows], label=key)
     ax_loss.set(xlabel="epoch", ylabel="training loss", yscale="log", title="Training loss")
     ax_loss.legend()
     val = [r for r in rows if "val_mean_dice" in r]

@@ -1,0 +1,219 @@
+"""Where an LDSeg run loses accuracy: the label autoencoder's ceiling or the conditional denoiser.
+
+For every test case, at the run's training size (without ``data.resize``: one training-size
+window centred on the truth's foreground), the per-class Dice of
+
+- ``autoencoder``: decode(encode(truth)), the best the shape latent allows;
+- ``K=1``, ``K=2``, ``K=50``: the run's sampler from the noise ``predict --seed`` draws;
+- ``t=T map``: a deterministic decode of the denoiser's clean-latent estimate at t = T from a
+  zero latent, the image-to-latent map that few-step sampling rests on;
+
+and the Pearson correlation between the K=2 sampled latent and encode(truth). A high
+autoencoder Dice with low sampled Dice says the denoiser limits; a low autoencoder Dice says the
+latent is too small or undertrained.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import torch
+from matplotlib.figure import Figure
+
+from ldseg.data.dataset import read_case
+from ldseg.data.layouts import discover
+from ldseg.data.transforms import resize_mask
+from ldseg.errors import LDSegError
+from ldseg.evaluation.metrics import dice_iou
+from ldseg.experiments.common import fmt, run_label, save_figure
+from ldseg.experiments.results import write_results
+from ldseg.inference import Predictor
+from ldseg.model import LDSeg
+from ldseg.nets.blocks import standardize
+
+DEFAULT_STEPS = (1, 2, 50)
+
+
+def window_around_foreground(
+    image: torch.Tensor, mask: torch.Tensor, size: Sequence[int]
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """A ``size`` window of ``image (C, *S)`` and ``mask (1, *S)`` centred on the mask's
+    foreground (the image centre when it has none), zero-padded where the image is smaller."""
+    pad = [max(0, w - s) for w, s in zip(size, image.shape[1:], strict=True)]
+    pads = [p for amount in reversed(pad) for p in (amount // 2, amount - amount // 2)]
+    image = torch.nn.functional.pad(image, pads)
+    mask = torch.nn.functional.pad(mask, pads)
+    found = torch.nonzero(mask[0])
+    shape = mask.shape[1:]
+    centre = (found.float().mean(0) if len(found) else torch.tensor(shape) / 2).round().long()
+    starts = [
+        int(min(max(c - w // 2, 0), s - w))
+        for c, w, s in zip(centre.tolist(), size, shape, strict=True)
+    ]
+    index = tuple(slice(a, a + w) for a, w in zip(starts, size, strict=True))
+    return image[(slice(None), *index)], mask[(slice(None), *index)]
+
+
+def pearson(a: torch.Tensor, b: torch.Tensor) -> float:
+    """Correlation of two tensors over all their elements."""
+    a, b = a.flatten().double(), b.flatten().double()
+    a, b = a - a.mean(), b - b.mean()
+    denominator = float(a.norm() * b.norm())
+    return float(a @ b) / denominator if denominator > 0 else float("nan")
+
+
+@torch.no_grad()
+def latent_probabilities(
+    predictor: Predictor,
+    image: torch.Tensor,
+    mask: torch.Tensor,
+    steps: Sequence[int],
+    seed: int,
+    sampler: str | None = None,
+) -> tuple[dict[str, torch.Tensor], float]:
+    """Class probabilities ``(C, *size)`` of one preprocessed case by each route above, and
+    the correlation of the K=2 latent with encode(truth)."""
+    model: LDSeg = predictor.model
+    image, mask = image[None].to(predictor.device), mask[None].to(predictor.device)
+    z_i = model.image_encoder(image)
+    z0 = model.label_encoder(mask)
+
+    def decode(z: torch.Tensor) -> torch.Tensor:
+        return torch.softmax(model.label_decoder(z), dim=1)[0].cpu()
+
+    probs = {"autoencoder": decode(z0)}
+    correlation = float("nan")
+    for k in steps:
+        generator = torch.Generator(predictor.device).manual_seed(seed)
+        noise = predictor.initial_noise(image.shape[2:], generator)
+        z = model.reverse(z_i, noise, predictor.make_sampler(k, sampler), generator)
+        probs[f"K={k}"] = decode(z)
+        if k == 2:
+            correlation = pearson(z, z0)
+    last = model.schedule.num_train_timesteps
+    zero = torch.zeros_like(z_i)
+    t = torch.full((1,), last, dtype=torch.long, device=z_i.device)
+    x0, _ = model.schedule.split_prediction(model.denoiser(zero, z_i, t), zero, t, model.prediction)
+    probs["t=T map"] = decode(standardize(x0))
+    return probs, correlation
+
+
+def diagnose(
+    predictor: Predictor,
+    pairs: Sequence,
+    steps: Sequence[int] = DEFAULT_STEPS,
+    seed: int = 0,
+    sampler: str | None = None,
+) -> dict:
+    """Per-class Dice of each route (mean over cases, empty-in-both left out) and the latent
+    correlation, over image/mask ``pairs`` read with the run's data settings."""
+    if not isinstance(predictor.model, LDSeg):
+        raise LDSegError(
+            f"diagnose needs an LDSeg run, not {type(predictor.model).__name__} "
+            "(it has no label autoencoder or latent denoiser)"
+        )
+    config = predictor.config
+    num_classes = predictor.model.num_classes
+    scores: dict[str, list[np.ndarray]] = {}
+    correlations = []
+    for pair in pairs:
+        image, truth, meta = read_case(pair, config.data)
+        tensor = predictor.preprocess(image, pair.image, meta.get("spacing"))
+        mask = resize_mask(torch.as_tensor(truth)[None], tensor.shape[1:])
+        if not config.data.resize:
+            tensor, mask = window_around_foreground(tensor, mask, config.data.size)
+        probs, correlation = latent_probabilities(predictor, tensor, mask, steps, seed, sampler)
+        correlations.append(correlation)
+        for name, p in probs.items():
+            dice = dice_iou(p.argmax(0).numpy(), mask[0].numpy(), num_classes)[0]
+            scores.setdefault(name, []).append(dice)
+    routes = {}
+    for name, rows in scores.items():
+        dice = np.array(rows, dtype=float)
+        counts = (~np.isnan(dice)).sum(0)
+        per_class = [
+            float(np.nanmean(d)) if n else None for d, n in zip(dice.T, counts, strict=True)
+        ]
+        foreground = [d for d in per_class[1:] if d is not None]
+        routes[name] = {
+            "class_dice": per_class,
+            "mean_dice": float(np.mean(foreground)) if foreground else None,
+        }
+    finite = [c for c in correlations if np.isfinite(c)]
+    return {
+        "num_cases": len(pairs),
+        "class_names": config.data.class_names,
+        "routes": routes,
+        "latent_correlation": float(np.mean(finite)) if finite else None,
+        "limit": limiting_part(routes),
+    }
+
+
+def limiting_part(routes: dict) -> str:
+    """A one-line reading of the routes: which part limits the sampled Dice."""
+    ceiling = routes["autoencoder"]["mean_dice"]
+    sampled = routes.get("K=2", next(iter(routes.values())))["mean_dice"]
+    if ceiling is None or sampled is None:
+        return "no foreground in the test cases"
+    if ceiling - sampled > 0.05:
+        return (
+            f"the conditional denoiser: sampled Dice {sampled:.3f} is "
+            f"{ceiling - sampled:.3f} below the autoencoder's {ceiling:.3f}"
+        )
+    return (
+        f"the shape latent: sampled Dice {sampled:.3f} is within 0.05 of the autoencoder's "
+        f"ceiling {ceiling:.3f}; a larger latent (smaller model.latent_factor) may help"
+    )
+
+
+def plot_diagnosis(result: dict, label: str, path: Path) -> Path:
+    """Grouped bars: per-class Dice of each route."""
+    routes = result["routes"]
+    num_classes = len(routes["autoencoder"]["class_dice"])
+    names = result["class_names"] or [f"class {c}" for c in range(num_classes)]
+    classes = list(range(1, num_classes))
+    fig = Figure(figsize=(7.2, 4.0), layout="constrained")
+    ax = fig.add_subplot()
+    width = 0.8 / len(routes)
+    for i, (route, row) in enumerate(routes.items()):
+        values = [row["class_dice"][c] or 0.0 for c in classes]
+        ax.bar(np.array(classes) + (i - (len(routes) - 1) / 2) * width, values, width, label=route)
+    ax.set_xticks(classes, [names[c] for c in classes])
+    ax.set(ylim=(0, 1), ylabel="Dice", title=f"{label}: {result['limit']}")
+    ax.title.set_fontsize(8)
+    ax.legend(fontsize=8, ncols=3, loc="lower center")
+    return save_figure(fig, path)
+
+
+def run_diagnose(
+    run: str | Path,
+    data: str | Path,
+    out_dir: str | Path,
+    steps: Sequence[int] = DEFAULT_STEPS,
+    seed: int = 0,
+    max_cases: int | None = None,
+    weights: str = "best",
+    sampler: str | None = None,
+    split: str = "val",
+    command: str | None = None,
+) -> dict:
+    """Diagnose a run on a dataset folder (any layout ``discover`` knows: its ``split``, or
+    all its pairs when it has no splits); ``results.json`` and ``diagnose.png`` go to
+    ``out_dir``."""
+    predictor = Predictor.from_run(run, weights)
+    pairs = discover(data, predictor.config.data.layout).pairs(split)[:max_cases]
+    if not pairs:
+        raise LDSegError(f"{data}: no image/mask pairs in split {split!r}")
+    result = diagnose(predictor, pairs, sorted(set(steps)), seed, sampler)
+    result |= {"run": str(run), "data": str(data), "seed": seed, "weights": weights}
+    result["sampler"] = sampler or predictor.config.sampling.sampler
+    for route, row in result["routes"].items():
+        classes = ", ".join(fmt(d, 3) for d in row["class_dice"][1:])
+        print(f"{route:12s} mean Dice {fmt(row['mean_dice'])}  per class {classes}")
+    print(f"latent correlation (K=2 vs encode(truth)): {fmt(result['latent_correlation'])}")
+    print(f"limit: {result['limit']}")
+    figure = plot_diagnosis(result, run_label(run), Path(out_dir) / "diagnose.png")
+    write_results(out_dir, "diagnose", result, [figure], command)
+    return result
