@@ -62,6 +62,7 @@ class ModelConfig:
     prediction: str = "eps"
     timestep_share: float = 0.0
     sampling_loss: float = 0.0
+    sampling_path_share: float = 0.0
 
 
 @dataclass

@@ -101,6 +101,7 @@ class LDSeg(nn.Module):
         sampling_steps: int = 2,
         timestep_share: float = 0.0,
         sampling_loss: float = 0.0,
+        sampling_path_share: float = 0.0,
     ) -> None:
         super().__init__()
         if spatial_dims not in (2, 3):
@@ -132,6 +133,7 @@ class LDSeg(nn.Module):
         self.prediction = prediction
         self.sampler_name = sampler
         self.timestep_share, self.sampling_loss = timestep_share, sampling_loss
+        self.sampling_path_share = sampling_path_share
         self.train_sampler = self.make_sampler("ddim", sampling_steps)
         self.focus_timesteps = self.make_sampler(sampler, sampling_steps).timesteps.tolist()
         self.label_encoder = LabelEncoder(spatial_dims, num_classes, channels, strides, dropout)
@@ -174,11 +176,27 @@ class LDSeg(nn.Module):
         output = self.denoiser(z_t, z_i, t)
         x0_hat, eps_hat = self.schedule.split_prediction(output, z_t, t, self.prediction)
         z_dn = z_t - eps_hat if self.decoder_input == "z_minus_eps" else standardize(x0_hat)
-        ce, dice = self.segmentation_loss(self.label_decoder(z_dn), mask)
+        on_path = None
+        if self.sampling_path_share > 0:
+            pairs = _each(generator, z_i)
+            on_path = (
+                torch.cat([torch.rand(1, generator=g, device=z_i.device) for _, g in pairs])
+                < self.sampling_path_share
+            )
+            z_T = torch.cat([self._noise_like(z_i[i : i + 1], g) for i, g in pairs])
+            index = on_path.nonzero()[:, 0]
+            if len(index):
+                z_path = self.reverse(z_i[index], z_T[index], self.train_sampler)
+                z_dn = z_dn.index_copy(0, index, z_path)
+        logits = self.label_decoder(z_dn)
+        ce, dice = self.segmentation_loss(logits, mask)
         target = self.schedule.prediction_target(z0, noise, t, self.prediction)
         noise_mse = F.mse_loss(output, target)
         total = ce + self.gamma * dice + self.lam * noise_mse
         sampling = ZERO.to(total.device)
+        if on_path is not None and on_path.any():  # for the record: the path's share of it
+            path_ce, path_dice = self.segmentation_loss(logits[on_path], mask[on_path])
+            sampling = (path_ce + self.gamma * path_dice).detach()
         if self.sampling_loss > 0:
             z_T = torch.cat([self._noise_like(z_i[i : i + 1], g) for i, g in _each(generator, z_i)])
             z = self.reverse(z_i, z_T, self.train_sampler)

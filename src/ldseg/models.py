@@ -70,6 +70,7 @@ def build_model(config) -> nn.Module:
         sampling_steps=config.sampling.steps,
         timestep_share=m.timestep_share,
         sampling_loss=m.sampling_loss,
+        sampling_path_share=m.sampling_path_share,
     )
     if m.name in ("ldseg-ld", "ldseg-ld-id"):
         model.label_encoder = DownsampledLabelEncoder(m.num_classes, factor)
