@@ -19,7 +19,7 @@ import yaml
 
 from ldseg.diffusion import PREDICTION_TYPES, SAMPLER_NAMES, SCHEDULE_KINDS
 from ldseg.errors import LDSegError
-from ldseg.model import DECODER_INPUTS
+from ldseg.models import DECODER_INPUTS, MODEL_NAMES
 from ldseg.utils import atomic_write_text
 
 INTENSITY_MODES = ("minmax", "zscore", "percentile")
@@ -28,21 +28,10 @@ AUGMENTATIONS = ("flip", "rot90", "affine", "intensity")
 WINDOW_BLENDS = ("gaussian", "constant")
 PRECISIONS = ("fp32", "bf16", "fp16")
 
-MODEL_NAMES = (
-    "ldseg",
-    "ldseg-ld",
-    "ldseg-id",
-    "ldseg-ld-id",
-    "resunet",
-    "unet",
-    "pixel-diffusion",
-    "two-stage",
-)
-
 
 @dataclass
 class ModelConfig:
-    """Architecture, noise schedule and loss weights (see ``ldseg.model.LDSeg``)."""
+    """Architecture, noise schedule and loss weights (see ``ldseg.models.LDSeg``)."""
 
     name: str = "ldseg"
     in_channels: int = 0  # 0: taken from the training images

@@ -9,7 +9,7 @@ import numpy as np
 from PIL import Image
 
 from ldseg.evaluation import evaluate_folders
-from ldseg.evaluation.report import ranked_cases, write_html_report
+from ldseg.evaluation.report import folder_sources, ranked_cases, write_html_report
 
 
 def save(path, array):
@@ -52,7 +52,8 @@ def test_report_is_self_contained_with_table_and_overlays(tmp_path):
     root = dataset(tmp_path)
     report = evaluate_folders(root / "pred", root / "masks", 2, surface=True)
     folders = (root / "images", root / "pred", root / "masks")
-    out = write_html_report(report, tmp_path / "report.html", *folders, command="ldseg evaluate")
+    sources = folder_sources(*folders)
+    out = write_html_report(report, tmp_path / "report.html", sources, command="ldseg evaluate")
     text = out.read_text()
     parser = Tags()
     parser.feed(text)

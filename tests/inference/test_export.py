@@ -8,22 +8,17 @@ import torch
 
 from ldseg.cli import main
 from ldseg.config import Config, DataConfig, ModelConfig
-from ldseg.data.io import find_pairs, read_image
+from ldseg.data.layouts import find_pairs
+from ldseg.data.readers import read_image
 from ldseg.data.transforms import normalize_intensity
 from ldseg.errors import LDSegError, RunFolderError
 from ldseg.inference import Predictor
 from ldseg.inference import export as export_module
 from ldseg.inference.export import ExportedSegmenter, export_run, normalize_batch, run_exported
 from ldseg.models import build_model
-from tests.helpers import one_thread, tiny_config, tiny_dataset
+from tests.helpers import tiny_config, tiny_dataset
 
 STEPS = 3
-
-
-@pytest.fixture(autouse=True)
-def _one_thread():
-    with one_thread():
-        yield
 
 
 @pytest.fixture(scope="module")

@@ -10,10 +10,10 @@ import pytest
 import torch
 from PIL import Image
 
-from ldseg.data.io import find_pairs
+from ldseg.data.layouts import find_pairs
 from ldseg.errors import RunFolderError
 from ldseg.inference import Predictor
-from ldseg.training.trainer import train
+from ldseg.training import train
 from tests.helpers import tiny_config, tiny_dataset
 
 
@@ -87,7 +87,7 @@ def test_refuses_pickled_weights(run_2d, tmp_path):
     with pytest.raises(RunFolderError, match="not a valid safetensors"):
         Predictor.from_run(bad)
     with pytest.raises(RunFolderError, match=r"must be a \.safetensors file"):
-        from ldseg.training.checkpoint import load_weights
+        from ldseg.runs.weights import load_weights
 
         load_weights(bad / "weights.pt")
 

@@ -1,5 +1,5 @@
-"""Preprocessing shared by training and prediction (MONAI transforms): labels, channels,
-intensity, size, and training crops and augmentation."""
+"""Preprocessing shared by training and prediction (MONAI transforms): the grid the network
+sees, labels, channels, intensity, size, and training crops and augmentation."""
 
 from __future__ import annotations
 
@@ -26,7 +26,25 @@ from monai.transforms import (
 )
 from monai.utils import convert_to_tensor
 
+from ldseg.config import DataConfig
 from ldseg.errors import DataError
+
+
+def target_shape(
+    shape: Sequence[int], spacing: Sequence[float] | None, data: DataConfig
+) -> tuple[int, ...]:
+    """Spatial shape an image of ``shape`` and voxel ``spacing`` is brought to before the network.
+
+    ``data.size`` when resizing; otherwise the native shape, or with ``data.spacing`` the shape
+    that covers the same extent at that spacing (nnU-Net style, so the inverse is a resize back).
+    """
+    if data.resize:
+        return tuple(data.size)
+    if data.spacing is None or spacing is None:
+        return tuple(shape)
+    return tuple(
+        max(1, round(n * s / t)) for n, s, t in zip(shape, spacing, data.spacing, strict=True)
+    )
 
 
 def plain_tensor(x, dtype: torch.dtype | None = None) -> torch.Tensor:
@@ -79,12 +97,18 @@ def resize_probabilities(probs: torch.Tensor, size: Sequence[int]) -> torch.Tens
     return plain_tensor(Resize(list(size), mode=mode)(probs))
 
 
-def preprocess_image(
-    image: np.ndarray, in_channels: int, intensity: str, size: Sequence[int], path: Path | str
+def prepare_image(
+    image: np.ndarray,
+    data: DataConfig,
+    in_channels: int,
+    spacing: Sequence[float] | None = None,
+    source: Path | str = "array",
 ) -> torch.Tensor:
-    """Channel matching, intensity normalisation and resizing of one ``(C, *S)`` image."""
-    tensor = torch.as_tensor(match_channels(image, in_channels, path), dtype=torch.float32)
-    return resize_image(normalize_intensity(tensor, intensity), size)
+    """What the network sees of an image ``(C, *S)`` of voxel ``spacing``, in training and
+    prediction alike: ``in_channels`` channels, normalised intensity, the ``target_shape``."""
+    size = target_shape(image.shape[1:], spacing, data)
+    tensor = torch.as_tensor(match_channels(image, in_channels, source), dtype=torch.float32)
+    return resize_image(normalize_intensity(tensor, data.intensity), size)
 
 
 def relabel(mask: np.ndarray, mapping: Sequence[int] | None, path: Path | str) -> np.ndarray:

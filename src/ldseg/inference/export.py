@@ -19,10 +19,10 @@ import numpy as np
 import torch
 from torch import nn
 
-from ldseg.baselines import DeterministicSegmenter
+from ldseg.diffusion import DDIM
 from ldseg.errors import LDSegError, RunFolderError
+from ldseg.inference.pipeline import initial_noise
 from ldseg.inference.predictor import Predictor
-from ldseg.model import LDSeg
 from ldseg.utils import atomic_write
 
 EXPORT_FORMATS = ("torchscript", "onnx")
@@ -65,10 +65,10 @@ def _quantile(ordered: torch.Tensor, q: float) -> torch.Tensor:
 def check_exportable(predictor: Predictor, run: str | Path = "run") -> None:
     """Raise :class:`RunFolderError` unless ``predictor``'s run can be exported."""
     model, data = predictor.model, predictor.config.data
-    if not isinstance(model, LDSeg | DeterministicSegmenter):
+    if not model.exportable:
         raise RunFolderError(
-            f"{run}: a {predictor.config.model.name!r} model cannot be exported (it draws new "
-            "noise while sampling); export supports ldseg runs and the resunet/unet baselines"
+            f"{run}: a {predictor.config.model.name!r} model cannot be exported; export "
+            "supports ldseg runs and the resunet/unet baselines"
         )
     if not data.resize:
         raise RunFolderError(
@@ -95,20 +95,19 @@ class ExportedSegmenter(nn.Module):
         self.intensity = predictor.config.data.intensity
         self.size = tuple(predictor.config.data.size)
         self.in_channels = predictor.config.model.in_channels
-        self.sampler = predictor.make_sampler(steps, "ddim")
-        noise = None
-        if isinstance(self.model, LDSeg):
-            generator = torch.Generator(device=predictor.device).manual_seed(EXPORT_SEED)
-            noise = predictor.initial_noise(self.size, generator)
-        self.register_buffer("noise", noise)
+        self.sampler = predictor.pipeline(steps, DDIM).sampler
+        generator = torch.Generator(device=predictor.device).manual_seed(EXPORT_SEED)
+        self.register_buffer("noise", initial_noise(self.model, self.size, generator))
         self.eval()
 
     def forward(self, images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Mask ``(B, *size)`` and probabilities ``(B, C, *size)`` of raw images."""
-        kwargs = {}
+        noise = None
         if self.noise is not None:
-            kwargs["noise"] = self.noise.expand(images.shape[0], *self.noise.shape[1:])
-        probs = self.model.sample(normalize_batch(images, self.intensity), self.sampler, **kwargs)
+            noise = self.noise.expand(images.shape[0], *self.noise.shape[1:])
+        probs = self.model.sample(
+            normalize_batch(images, self.intensity), self.sampler, noise=noise
+        )
         return probs.argmax(1), probs
 
 
