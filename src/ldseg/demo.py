@@ -10,7 +10,7 @@ from ldseg.config import Config, DataConfig, ModelConfig, TrainConfig
 from ldseg.data import find_pairs, list_images, read_image, read_mask
 from ldseg.data.synthetic import write_synthetic_dataset
 from ldseg.errors import LDSegError
-from ldseg.evaluation import evaluate_folders, format_report
+from ldseg.evaluation import evaluate_masks, format_report, pair_folders
 from ldseg.evaluation.overlay import save_overlay_grid
 from ldseg.inference import Predictor
 from ldseg.training import train
@@ -50,8 +50,11 @@ def run_demo(out: Path | None = None, epochs: int | None = None) -> dict:
     start = time.perf_counter()
     predictor.predict_files(images, out / "predictions", steps=2, sampler="ddim")
     per_image = (time.perf_counter() - start) / len(images)
-    report = evaluate_folders(
-        out / "predictions", data / "test" / "masks", 4, out / "evaluation.json", CLASS_NAMES
+    report = evaluate_masks(
+        pair_folders(out / "predictions", data / "test" / "masks"),
+        4,
+        out / "evaluation.json",
+        CLASS_NAMES,
     )
     items = []
     for case in report["cases"][:8]:

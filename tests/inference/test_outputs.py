@@ -46,7 +46,8 @@ def test_samples_give_mean_and_sd_of_predicted_class(predictor):
 
 def test_trajectory_keeps_every_step_and_ends_at_the_prediction(predictor):
     picture = image(3, (48, 40))
-    prediction, trajectory = predictor.predict_trajectory(picture, steps=5, seed=1)
+    prediction = predictor.predict_array(picture, steps=5, seed=1, max_frames=50)
+    trajectory = prediction.trajectory
     assert trajectory.timesteps == [1000, 750, 500, 251, 1, 0]
     # The 8 x 8 latent (factor 4) on the 32 x 32 grid the network sees, each cell 4 x 4 pixels.
     assert [z.shape for z in trajectory.latents] == [(32, 32)] * 6
@@ -55,7 +56,7 @@ def test_trajectory_keeps_every_step_and_ends_at_the_prediction(predictor):
     np.testing.assert_array_equal(trajectory.masks[-1], prediction.mask)
     np.testing.assert_array_equal(prediction.mask, predictor.predict_array(picture, 5, seed=1).mask)
     assert not np.allclose(trajectory.latents[0], trajectory.latents[-1])
-    _, short = predictor.predict_trajectory(picture, steps=5, seed=1, max_frames=3)
+    short = predictor.predict_array(picture, steps=5, seed=1, max_frames=3).trajectory
     assert short.timesteps == [1000, 500, 0]
 
 

@@ -31,7 +31,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ldseg.evaluation import evaluate_folders, format_report
+    from ldseg.evaluation import evaluate_masks, format_report, pair_folders
 
     data, classes, names = None, args.classes, None
     if args.run is not None:
@@ -42,7 +42,9 @@ def run(args: argparse.Namespace) -> int:
         if config.data.class_names and len(config.data.class_names) == classes:
             names = config.data.class_names
     out = args.out or args.pred / "evaluation.json"
-    report = evaluate_folders(args.pred, args.truth, classes, out, names, surface=True, data=data)
+    report = evaluate_masks(
+        pair_folders(args.pred, args.truth), classes, out, names, surface=True, data=data
+    )
     print(format_report(report))
     print(f"report: {out} (per case: {out.with_suffix('.csv')})")
     unit = report["distance_unit"]

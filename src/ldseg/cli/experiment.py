@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import argparse
-from collections.abc import Callable
 from pathlib import Path
 
 from ldseg.cli.common import add_run_options, comma_list, command_line
 from ldseg.utils import free_dir
+
+GLOBAL_OPTIONS = ("command", "experiment", "debug", "argv", "handler", "out")
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -17,7 +18,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     names = experiment.add_subparsers(dest="experiment", required=True, metavar="EXPERIMENT")
     one_k = {"type": int, "help": "sampling steps K (default: the run's)"}
 
-    def add(name: str, help: str, run: Callable, several_runs: bool = False, data: bool = True):
+    def add(name: str, help: str, several_runs: bool = False, data: bool = True):
         parser = names.add_parser(name, help=help)
         if several_runs:
             parser.add_argument(
@@ -45,7 +46,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
             "--out", type=Path, help=f"output folder (default: ./ldseg-{name}, or the next free)"
         )
         add_run_options(parser, sampler_help="default: the run's")
-        parser.set_defaults(handler=lambda args: _run(args, run))
+        parser.set_defaults(handler=_run)
         return parser
 
     def seeded(parser: argparse.ArgumentParser, max_cases: bool = True) -> None:
@@ -53,26 +54,22 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         if max_cases:
             parser.add_argument("--max-cases", type=int, help="use only the first N test cases")
 
-    evaluate = add(
-        "evaluate", "accuracy table: Dice, IoU, HD95, ASD, per-case CSV, report.html", _evaluate
-    )
+    evaluate = add("evaluate", "accuracy table: Dice, IoU, HD95, ASD, per-case CSV, report.html")
     evaluate.add_argument("--steps", **one_k)
     seeded(evaluate, max_cases=False)
-    steps = add("steps", "Dice and time per image against the number of sampling steps K", _steps)
+    steps = add("steps", "Dice and time per image against the number of sampling steps K")
     steps.add_argument(
         "--steps", type=comma_list(int), help="values of K (default: 1,2,5,10,20,50,100,1000)"
     )
     steps.add_argument("--repeats", type=int, default=3, help="timed runs after a warm-up")
     seeded(steps)
-    noise = add("noise", "Dice against Gaussian noise added to the test images", _noise, True)
+    noise = add("noise", "Dice against Gaussian noise added to the test images", True)
     noise.add_argument(
         "--sigmas", type=comma_list(float), help="noise SDs (default: 0,0.05,0.1,0.15,0.2)"
     )
     noise.add_argument("--steps", **one_k)
     seeded(noise)
-    timing = add(
-        "timing", "time per image and peak memory against image size", _timing, True, False
-    )
+    timing = add("timing", "time per image and peak memory against image size", True, False)
     sizes_help = "sizes N or NxN[xN] (default: 128,256,512 in 2D; 32,64,128 in 3D)"
     timing.add_argument("--sizes", type=comma_list(str), help=sizes_help)
     timing.add_argument("--steps", **one_k)
@@ -80,120 +77,22 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     diagnose = add(
         "diagnose",
         "what limits a run: label autoencoder ceiling, sampler at each K, the t = T map",
-        _diagnose,
     )
     diagnose.add_argument("--steps", type=comma_list(int), help="values of K (default: 1,2,50)")
     seeded(diagnose)
-    uncertainty = add("uncertainty", "uncertainty maps; does the SD point at errors?", _uncertainty)
+    uncertainty = add("uncertainty", "uncertainty maps; does the SD point at errors?")
     uncertainty.add_argument("--samples", type=int, default=20, help="samples per image")
     uncertainty.add_argument("--steps", **one_k)
     seeded(uncertainty)
 
 
-def _run(args: argparse.Namespace, run: Callable[[argparse.Namespace, Path, str], object]) -> int:
+def _run(args: argparse.Namespace) -> int:
+    """Call the experiment with its options by name (each option is the parameter of the same
+    name; an option not given leaves the experiment's default)."""
+    from ldseg.experiments import EXPERIMENTS  # imported when run: they load matplotlib
+
+    options = {k: v for k, v in vars(args).items() if k not in GLOBAL_OPTIONS and v is not None}
     out = args.out or free_dir(f"ldseg-{args.experiment}")
-    run(args, out, command_line(args))
+    EXPERIMENTS[args.experiment](out_dir=out, command=command_line(args), **options)
     print(f"results: {out / 'results.json'}")
     return 0
-
-
-def _evaluate(args: argparse.Namespace, out: Path, command: str) -> None:
-    from ldseg.experiments.evaluate import run_evaluate
-
-    run_evaluate(
-        args.run,
-        args.data,
-        out,
-        steps=args.steps,
-        sampler=args.sampler,
-        seed=args.seed,
-        weights=args.weights,
-        split=args.split,
-        command=command,
-    )
-
-
-def _steps(args: argparse.Namespace, out: Path, command: str) -> None:
-    from ldseg.experiments.steps import DEFAULT_STEPS, run_steps
-
-    run_steps(
-        args.run,
-        args.data,
-        out,
-        steps=args.steps or DEFAULT_STEPS,
-        sampler=args.sampler,
-        seed=args.seed,
-        repeats=args.repeats,
-        max_cases=args.max_cases,
-        weights=args.weights,
-        split=args.split,
-        command=command,
-    )
-
-
-def _noise(args: argparse.Namespace, out: Path, command: str) -> None:
-    from ldseg.experiments.noise import DEFAULT_SIGMAS, run_noise
-
-    run_noise(
-        args.runs,
-        args.data,
-        out,
-        sigmas=args.sigmas or DEFAULT_SIGMAS,
-        steps=args.steps,
-        sampler=args.sampler,
-        seed=args.seed,
-        max_cases=args.max_cases,
-        weights=args.weights,
-        split=args.split,
-        command=command,
-    )
-
-
-def _timing(args: argparse.Namespace, out: Path, command: str) -> None:
-    from ldseg.experiments.timing import run_timing
-
-    run_timing(
-        args.runs,
-        out,
-        sizes=args.sizes,
-        steps=args.steps,
-        sampler=args.sampler,
-        repeats=args.repeats,
-        weights=args.weights,
-        command=command,
-    )
-
-
-def _diagnose(args: argparse.Namespace, out: Path, command: str) -> None:
-    from ldseg.experiments.diagnose import DEFAULT_STEPS, run_diagnose
-
-    run_diagnose(
-        args.run,
-        args.data,
-        out,
-        steps=args.steps or DEFAULT_STEPS,
-        seed=args.seed,
-        max_cases=args.max_cases,
-        weights=args.weights,
-        sampler=args.sampler,
-        split=args.split,
-        command=command,
-    )
-
-
-def _uncertainty(args: argparse.Namespace, out: Path, command: str) -> None:
-    from ldseg.experiments.uncertainty import run_uncertainty
-
-    run_uncertainty(
-        args.run,
-        args.data,
-        out,
-        samples=args.samples,
-        steps=args.steps,
-        sampler=args.sampler,
-        seed=args.seed,
-        max_cases=args.max_cases,
-        weights=args.weights,
-        split=args.split,
-        command=command,
-    )

@@ -25,20 +25,11 @@ def _mean(values: list[float | None]) -> float | None:
     return sum(kept) / len(kept) if kept else None
 
 
-def evaluate_folders(
-    pred_dir: str | Path,
-    truth_dir: str | Path,
-    num_classes: int | None = None,
-    out_json: str | Path | None = None,
-    class_names: list[str] | None = None,
-    surface: bool = False,
-    data: DataConfig | None = None,
-) -> dict:
-    """Per-case and per-class Dice/IoU of a folder of predictions (named by image stem) against
-    a folder of truth masks; see :func:`evaluate_masks`."""
+def pair_folders(pred_dir: str | Path, truth_dir: str | Path) -> list[Pair]:
+    """(prediction, truth) pairs of a folder of predicted masks (named by image stem) and a
+    folder of truth masks; unpaired files raise."""
     preds, truths = list_masks(pred_dir), list_masks(truth_dir)
-    pairs = pair_files(preds, truths, f"{pred_dir} vs {truth_dir}", ("prediction", "truth mask"))
-    return evaluate_masks(pairs, num_classes, out_json, class_names, surface, data)
+    return pair_files(preds, truths, f"{pred_dir} vs {truth_dir}", ("prediction", "truth mask"))
 
 
 def evaluate_masks(

@@ -136,7 +136,7 @@ def write_html_report(
     command: str | None = None,
     data: DataConfig | None = None,
 ) -> Path:
-    """Write ``report`` (from :func:`ldseg.evaluation.evaluate_folders`) as one HTML file.
+    """Write ``report`` (from :func:`ldseg.evaluation.evaluate_masks`) as one HTML file.
 
     With ``sources`` (each case's image, prediction and truth files; see
     :func:`folder_sources`) it shows overlays (prediction filled, truth outlined, read with

@@ -7,3 +7,22 @@ at errors, Figure 10), ``diagnose`` (what limits a run) and ``compare`` (several
 images). Each reads its test cases with the run's data settings (``common.run_cases``) and
 writes ``results.json`` (see :mod:`ldseg.experiments.results`) and its figures.
 """
+
+from ldseg.experiments.diagnose import run_diagnose
+from ldseg.experiments.evaluate import run_evaluate
+from ldseg.experiments.noise import run_noise
+from ldseg.experiments.steps import run_steps
+from ldseg.experiments.timing import run_timing
+from ldseg.experiments.uncertainty import run_uncertainty
+
+# ``ldseg experiment NAME`` runs EXPERIMENTS[NAME] with its options as keyword arguments.
+EXPERIMENTS = {
+    "evaluate": run_evaluate,
+    "steps": run_steps,
+    "noise": run_noise,
+    "timing": run_timing,
+    "diagnose": run_diagnose,
+    "uncertainty": run_uncertainty,
+}
+
+__all__ = ["EXPERIMENTS"]

@@ -100,6 +100,7 @@ class Predictor:
         source: str | Path = "array",
         samples: int = 1,
         spacing: Sequence[float] | None = None,
+        max_frames: int = 0,
     ) -> Prediction:
         """Segment one image ``(C, *S)`` (or ``(*S)`` for one channel) of any size.
 
@@ -108,30 +109,13 @@ class Predictor:
         ``samples`` > 1 draws that many samples (seeds ``seed``, ``seed + 1``, ...) and returns
         their mean probabilities, its argmax and the per-pixel standard deviation (``std``).
         ``spacing`` is the image's voxel spacing, needed when the run resamples to a spacing.
+        ``max_frames`` keeps the first sample's reverse process at up to that many evenly
+        spaced states (always the first and last) in ``trajectory``.
         """
         tensor = self.preprocess(image, source, spacing)
         shape = tuple(np.shape(image)[-self.config.spatial_dims :])
         sampling = SamplingOptions(steps, sampler, seed, samples)
-        return self.predict_batch(tensor[None], [shape], sampling)[0]
-
-    @torch.no_grad()
-    def predict_trajectory(
-        self,
-        image: np.ndarray,
-        steps: int | None = None,
-        sampler: str | None = None,
-        seed: int = 0,
-        source: str | Path = "array",
-        max_frames: int = 50,
-        spacing: Sequence[float] | None = None,
-    ) -> tuple[Prediction, Trajectory]:
-        """Segment like :meth:`predict_array` and keep the latent and its decoded mask at up to
-        ``max_frames`` evenly spaced points of the reverse process (always the first and last)."""
-        tensor = self.preprocess(image, source, spacing)
-        shape = tuple(np.shape(image)[-self.config.spatial_dims :])
-        sampling = SamplingOptions(steps, sampler, seed)
-        prediction = self.predict_batch(tensor[None], [shape], sampling, max_frames=max_frames)[0]
-        return prediction, prediction.trajectory
+        return self.predict_batch(tensor[None], [shape], sampling, max_frames=max_frames)[0]
 
     @torch.no_grad()
     def predict_batch(

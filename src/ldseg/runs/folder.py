@@ -45,29 +45,14 @@ class RunFolder:
 
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
+        self.config_path = self.path / self.CONFIG
+        self.metrics_path = self.path / self.METRICS
+        self.curves_path = self.path / self.CURVES
+        self.state_path = self.path / self.STATE
+        self.data_path = self.path / self.DATA
 
     def __repr__(self) -> str:
         return f"RunFolder({str(self.path)!r})"
-
-    @property
-    def config_path(self) -> Path:
-        return self.path / self.CONFIG
-
-    @property
-    def metrics_path(self) -> Path:
-        return self.path / self.METRICS
-
-    @property
-    def curves_path(self) -> Path:
-        return self.path / self.CURVES
-
-    @property
-    def state_path(self) -> Path:
-        return self.path / self.STATE
-
-    @property
-    def data_path(self) -> Path:
-        return self.path / self.DATA
 
     def weights_path(self, weights: str = "best") -> Path:
         """``best.safetensors`` or ``last.safetensors``."""
