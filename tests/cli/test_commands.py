@@ -1,6 +1,7 @@
 """The command line end to end on tiny synthetic data: train, predict, evaluate, errors."""
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -98,3 +99,32 @@ def test_every_command_has_help(command, capsys):
         main([command, "--help"])
     assert exit_info.value.code == 0
     assert "usage: ldseg" in capsys.readouterr().out
+
+
+def test_predict_records_what_it_did(trained, tmp_path):
+    """prediction.json beside the masks: the run, the sampler and K as resolved from the run
+    (none given here; the run's K is 3), the options, the run's config, each input's outcome."""
+    inputs = tmp_path / "in"
+    inputs.mkdir()
+    for name in ("a.png", "b.png"):
+        (inputs / name).write_bytes((trained / "val" / "images" / "case_000.png").read_bytes())
+    (inputs / "c.png").write_bytes(b"not a png")
+    out = tmp_path / "out"
+    args = ["predict", "--run", str(trained / "run"), "--input", str(inputs), "--out", str(out)]
+    assert main([*args, "--seed", "4", "--workers", "0"]) == 1
+    record = json.loads((out / "prediction.json").read_text())
+    assert record["run"] == str((trained / "run").resolve()) and record["weights"] == "best"
+    assert (record["sampler"], record["steps"]) == ("ddim", 3) and record["device"] in (
+        "cpu",
+        "cuda",
+    )
+    assert record["options"]["sampling"] == {
+        "steps": None,
+        "sampler": None,
+        "seed": 4,
+        "samples": 1,
+    }
+    assert record["config"] == json.loads((trained / "run" / "config.json").read_text())
+    outcomes = {Path(e["input"]).name: e.get("mask", e.get("error")) for e in record["inputs"]}
+    assert outcomes["a.png"] == "a.png" and outcomes["b.png"] == "b.png"
+    assert "c.png: cannot read" in outcomes["c.png"]

@@ -97,3 +97,30 @@ def test_predict_resamples_to_the_run_spacing_and_back(run_3d, monkeypatch):
     assert seen and all(tuple(s) == (1, 1, 16, 16, 8) for s in seen)
     assert len(seen) == 2 * 2  # 2 windows in y (20 = 16 + 4) and 2 in z (14 = 8 + 6)
     assert torch.is_tensor(torch.as_tensor(prediction.probabilities))
+
+
+def test_trajectory_of_a_resampled_volume_uses_its_spacing(run_3d, tmp_path, monkeypatch):
+    """--save-trajectory on a NIfTI of another spacing: the one sampling pass resamples it to
+    the run's spacing and goes through 16x16x8 windows (it used to skip both)."""
+    from ldseg.inference import Predictor
+
+    path = tmp_path / "in" / "v.nii.gz"
+    path.parent.mkdir()
+    nib.save(
+        nib.Nifti1Image(RNG.random((30, 20, 7)).astype(np.float32), np.diag([0.75, 1.5, 4.0, 1])),
+        path,
+    )
+    predictor = Predictor.from_run(run_3d)
+    seen = []
+    original = predictor.model.sample
+    monkeypatch.setattr(
+        predictor.model,
+        "sample",
+        lambda x, *a, **k: seen.append(tuple(x.shape)) or original(x, *a, **k),
+    )
+    [plain] = predictor.predict_files([path], tmp_path / "plain")
+    windows = list(seen)
+    [mask] = predictor.predict_files([path], tmp_path / "traj", save_trajectory=True)
+    assert windows == [(1, 1, 16, 16, 8)] * 4 and seen == windows * 2
+    assert plain.read_bytes() == mask.read_bytes()
+    assert (tmp_path / "traj" / "trajectory" / "v.gif").is_file()

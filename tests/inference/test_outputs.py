@@ -1,5 +1,7 @@
 """Predictor: batched sampling, several samples (mean, SD), trajectories, written maps."""
 
+import dataclasses
+
 import nibabel as nib
 import numpy as np
 import pytest
@@ -91,3 +93,47 @@ def test_cli_predict_writes_uncertainty_and_trajectory(tiny_run, test_data, tmp_
         assert Image.open(out / "trajectory" / f"{stem}.png").size[0] > 500
     assert main([*args[:-2], "--samples", "1", "--save-uncertainty"]) == 1
     assert "at least 2" in capsys.readouterr().err
+
+
+def test_trajectory_is_recorded_in_the_predicting_pass(predictor, test_data, tmp_path):
+    """--save-trajectory samples each image once (it used to sample every image again)."""
+    calls = []
+    hook = predictor.model.denoiser.register_forward_hook(lambda *_: calls.append(1))
+    paths = sorted((test_data / "images").iterdir())
+    try:
+        predictor.predict_files(paths, tmp_path / "plain", steps=4)
+        plain = len(calls)
+        predictor.predict_files(paths, tmp_path / "traj", steps=4, save_trajectory=True)
+    finally:
+        hook.remove()
+    assert plain == 4  # the 4 images in one batch, 4 steps
+    assert len(calls) == 2 * plain
+    assert len(list((tmp_path / "traj" / "trajectory").glob("*.gif"))) == 4
+    for path in paths:
+        assert (tmp_path / "plain" / path.name).read_bytes() == (
+            tmp_path / "traj" / path.name
+        ).read_bytes()
+
+
+def test_trajectory_follows_the_sliding_windows(tiny_run, monkeypatch):
+    """A run without resizing records its trajectory through the same windows as the
+    prediction (it used to run the whole image through the network at once)."""
+    loaded = Predictor.from_run(tiny_run)
+    data = dataclasses.replace(loaded.config.data, resize=False)
+    windows = Predictor(loaded.model, dataclasses.replace(loaded.config, data=data))
+    seen = []
+    sample = windows.model.sample
+    monkeypatch.setattr(
+        windows.model,
+        "sample",
+        lambda x, *a, **k: seen.append(tuple(x.shape)) or sample(x, *a, **k),
+    )
+    picture = image(4, (48, 40))
+    prediction = windows.predict_array(picture, steps=3, max_frames=10)
+    assert seen == [(1, 1, 32, 32)] * 4  # 2 x 2 windows of the training size, each once
+    trajectory = prediction.trajectory
+    assert trajectory.timesteps == [1000, 500, 1, 0]
+    assert [m.shape for m in trajectory.masks] == [(48, 40)] * 4
+    assert [z.shape for z in trajectory.latents] == [(48, 40)] * 4  # windows blended
+    np.testing.assert_array_equal(trajectory.masks[-1], prediction.mask)
+    np.testing.assert_array_equal(prediction.mask, windows.predict_array(picture, steps=3).mask)

@@ -1,14 +1,16 @@
-"""Sliding-window inference (``data.resize: false``) on an image twice the window size: the
-same probabilities as whole-image inference within a stated tolerance, and the network never
-sees more than one window."""
+"""The segmentation pipeline: the inferer the data settings choose, each image's own seeded
+noise, and sliding-window inference (``data.resize: false``) on an image twice the window size:
+the same probabilities as whole-image inference within a stated tolerance, and the network
+never sees more than one window."""
 
 import numpy as np
 import pytest
 import torch
+from monai.inferers import SimpleInferer, SlidingWindowInferer
 
 from ldseg.config import Config
 from ldseg.data.synthetic import synthetic_case
-from ldseg.inference import Predictor
+from ldseg.inference import Predictor, make_inferer
 from ldseg.models import build_model
 from tests.helpers import tiny_config
 
@@ -120,3 +122,29 @@ def test_ldseg_sees_one_window_at_a_time(window, factor):
     )
     assert by_window == single
     assert in_one_piece == 2 ** len(window) * single  # what the windows save
+
+
+def test_the_inferer_follows_the_data_settings():
+    config = tiny_config()
+    assert isinstance(make_inferer(config.data), SimpleInferer)
+    config.data.resize = False
+    windows = make_inferer(config.data)
+    assert isinstance(windows, SlidingWindowInferer) and tuple(windows.roi_size) == (32, 32)
+    assert windows.overlap == config.data.window_overlap and windows.mode == "gaussian"
+
+
+@pytest.mark.parametrize("name", ["ldseg", "pixel-diffusion"])
+def test_every_diffusion_model_samples_each_image_from_its_own_seed(name):
+    """Batched images get the noise of their own seed, for pixel diffusion too (its batch used
+    to share the first image's generator, so batching changed its masks)."""
+    torch.manual_seed(0)
+    config = tiny_config()
+    config.model.name, config.model.in_channels = name, 1
+    model = build_model(config).eval()
+    predictor = Predictor(model, config)
+    images = torch.rand(3, 1, 32, 32, generator=torch.Generator().manual_seed(1))
+    batch, _ = predictor.pipeline(steps=3)(images, seeds=[7, 8, 9])
+    for image, probs, seed in zip(images, batch, [7, 8, 9], strict=True):
+        alone, _ = predictor.pipeline(steps=3)(image[None], seeds=[seed])
+        torch.testing.assert_close(probs, alone[0], atol=1e-5, rtol=0)
+    assert not torch.allclose(batch[0], batch[1], atol=1e-3)  # the seeds matter
