@@ -17,7 +17,7 @@ from typing import Any
 
 import yaml
 
-from ldseg.diffusion import PREDICTION_TYPES, SAMPLER_NAMES, SCHEDULE_KINDS
+from ldseg.diffusion import DDIM, PREDICTION_TYPES, SAMPLER_NAMES, SCHEDULE_KINDS
 from ldseg.errors import LDSegError
 from ldseg.models import DECODER_INPUTS, MODEL_NAMES
 from ldseg.utils import atomic_write_text
@@ -128,7 +128,7 @@ class TrainConfig:
 class SamplingConfig:
     """Defaults for validation and prediction."""
 
-    sampler: str = "ddim"
+    sampler: str = DDIM
     steps: int = 2
     restandardize: bool = True
 

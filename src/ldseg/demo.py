@@ -9,6 +9,7 @@ from pathlib import Path
 from ldseg.config import Config, DataConfig, ModelConfig, TrainConfig
 from ldseg.data import find_pairs, list_images, read_image, read_mask
 from ldseg.data.synthetic import write_synthetic_dataset
+from ldseg.diffusion import DDIM
 from ldseg.errors import LDSegError
 from ldseg.evaluation import evaluate_masks, format_report, pair_folders
 from ldseg.evaluation.overlay import save_overlay_grid
@@ -48,7 +49,7 @@ def run_demo(out: Path | None = None, epochs: int | None = None) -> dict:
     predictor = Predictor.from_run(out / "run")
     images = list_images(data / "test" / "images")
     start = time.perf_counter()
-    predictor.predict_files(images, out / "predictions", steps=2, sampler="ddim")
+    predictor.predict_files(images, out / "predictions", steps=2, sampler=DDIM)
     per_image = (time.perf_counter() - start) / len(images)
     report = evaluate_masks(
         pair_folders(out / "predictions", data / "test" / "masks"),
