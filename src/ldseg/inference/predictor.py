@@ -43,6 +43,7 @@ class Predictor:
         self.config = config
         self.device = torch.device(device)
         self.run, self.weights = run, weights  # where the model came from, for records
+        self._pipelines: dict[tuple, SegmentationPipeline] = {}
 
     @classmethod
     def from_run(
@@ -65,28 +66,31 @@ class Predictor:
     def pipeline(
         self, steps: int | None = None, sampler: str | None = None
     ) -> SegmentationPipeline:
-        """The run's model with a sampler of K = ``steps`` (defaults: the run's) and inferer."""
+        """The run's model with a sampler of K = ``steps`` (defaults: the run's) and its
+        inferer, built once for each sampler and K."""
         sampling = self.config.sampling
-        try:
-            diffusion_sampler = self.model.make_sampler(
-                sampler or sampling.sampler, sampling.steps if steps is None else steps
+        key = (sampler or sampling.sampler, sampling.steps if steps is None else steps)
+        if key not in self._pipelines:
+            try:
+                diffusion_sampler = self.model.make_sampler(*key)
+            except ValueError as err:
+                raise LDSegError(str(err)) from None
+            self._pipelines[key] = SegmentationPipeline(
+                self.model, diffusion_sampler, self.config.data
             )
-        except ValueError as err:
-            raise LDSegError(str(err)) from None
-        return SegmentationPipeline(self.model, diffusion_sampler, self.config.data)
+        return self._pipelines[key]
 
     def describe(self, sampling: SamplingOptions) -> dict:
         """Where the model comes from and how ``sampling`` resolves for it (the run's sampler
         and K where it leaves them open; None for a deterministic model), with the config."""
         sampler = self.pipeline(sampling.steps, sampling.sampler).sampler
+        name = sampling.sampler or self.config.sampling.sampler
         return {
             "run": None if self.run is None else str(self.run.path.resolve()),
             "weights": self.weights,
             "device": str(self.device),
-            "sampler": None
-            if sampler is None
-            else sampling.sampler or self.config.sampling.sampler,
-            "steps": None if sampler is None else len(sampler.timesteps),
+            "sampler": name if sampler else None,
+            "steps": len(sampler.timesteps) if sampler else None,
             "config": self.config.to_dict(),
         }
 
@@ -162,9 +166,8 @@ class Predictor:
                 mean_square = squares[i] / options.samples
                 variance = (mean_square - (total[i] / options.samples) ** 2).clamp(min=0).float()
                 std = resize_probabilities(variance.sqrt(), shape).gather(0, mask[None])[0].numpy()
-            prediction = Prediction(mask.numpy().astype(np.uint8), mean.numpy(), std)
-            prediction.trajectory = trajectories.get(i)
-            predictions.append(prediction)
+            mask = mask.numpy().astype(np.uint8)
+            predictions.append(Prediction(mask, mean.numpy(), std, trajectories.get(i)))
         return predictions
 
     def predict_file(self, path: str | Path, out_dir: str | Path, **options) -> Path:
