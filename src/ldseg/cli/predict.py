@@ -11,6 +11,18 @@ from ldseg.cli.common import add_run_options, device
 from ldseg.errors import LDSegError
 from ldseg.utils import usable_cpus
 
+# The options passed on to Predictor.predict_files under their own names.
+PREDICT_OPTIONS = (
+    "steps",
+    "sampler",
+    "seed",
+    "samples",
+    "save_uncertainty",
+    "save_trajectory",
+    "batch_size",
+    "workers",
+)
+
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
     predict = sub.add_parser("predict", help="segment an image file or a folder of images")
@@ -66,19 +78,10 @@ def run(args: argparse.Namespace) -> int:
         failures.append(str(err))
         print(f"ldseg: skipped: {err}", file=sys.stderr)
 
+    options = {name: getattr(args, name) for name in PREDICT_OPTIONS}
     start = time.perf_counter()
     written = predictor.predict_files(
-        paths,
-        args.out,
-        steps=args.steps,
-        sampler=args.sampler,
-        seed=args.seed,
-        samples=args.samples,
-        save_uncertainty=args.save_uncertainty,
-        save_trajectory=args.save_trajectory,
-        batch_size=args.batch_size,
-        workers=args.workers,
-        on_error=None if args.strict else skip,
+        paths, args.out, on_error=None if args.strict else skip, **options
     )
     seconds = time.perf_counter() - start
     print(
