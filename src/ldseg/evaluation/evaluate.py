@@ -15,14 +15,9 @@ from ldseg.data.cases import read_truth
 from ldseg.data.pairing import Pair, list_masks, pair_files
 from ldseg.data.readers import read_mask
 from ldseg.errors import DataError
-from ldseg.evaluation.metrics import as_number, class_statistics, dice_iou
+from ldseg.evaluation.metrics import as_number, class_statistics, dice_iou, foreground_mean
 from ldseg.evaluation.surface import EMPTY_CLASS_RULE, surface_distances
 from ldseg.utils import atomic_write_text, fmt
-
-
-def _mean(values: list[float | None]) -> float | None:
-    kept = [v for v in values if v is not None]
-    return sum(kept) / len(kept) if kept else None
 
 
 def pair_folders(pred_dir: str | Path, truth_dir: str | Path) -> list[Pair]:
@@ -79,6 +74,10 @@ def evaluate_masks(
 
     (dice_mean, dice_std, counts), (iou_mean, iou_std, _) = map(class_statistics, (dice, iou))
     distances = {"hd95": class_statistics(hd95), "asd": class_statistics(asd)} if surface else {}
+
+    def fg_mean(values: np.ndarray) -> float | None:
+        return as_number(foreground_mean(values))
+
     classes = {}
     for c in range(num_classes):
         classes[str(c)] = {
@@ -91,27 +90,26 @@ def evaluate_masks(
         }
         for name, (means, stds, _) in distances.items():
             classes[str(c)] |= {name: as_number(means[c]), f"{name}_std": as_number(stds[c])}
-    foreground = [classes[str(c)] for c in range(1, num_classes)]
     report = {
         "num_cases": len(pairs),
         "num_classes": num_classes,
         "class_names": list(class_names) if class_names else None,
-        "mean_dice": _mean([cls["dice"] for cls in foreground]),
-        "mean_iou": _mean([cls["iou"] for cls in foreground]),
+        "mean_dice": fg_mean(dice_mean),
+        "mean_iou": fg_mean(iou_mean),
         "classes": classes,
         "cases": [
             {
                 "case": pair.stem,
                 "dice": [as_number(v) for v in dice[i]],
                 "iou": [as_number(v) for v in iou[i]],
-                "mean_dice": _mean([as_number(v) for v in dice[i, 1:]]),
+                "mean_dice": fg_mean(dice[i]),
             }
             for i, pair in enumerate(pairs)
         ],
     }
     if surface:
-        report["mean_hd95"] = _mean([cls["hd95"] for cls in foreground])
-        report["mean_asd"] = _mean([cls["asd"] for cls in foreground])
+        report["mean_hd95"] = fg_mean(distances["hd95"][0])
+        report["mean_asd"] = fg_mean(distances["asd"][0])
         report["distance_unit"] = units.pop() if len(units) == 1 else "mixed"
         report["empty_class_rule"] = EMPTY_CLASS_RULE
         for i, case in enumerate(report["cases"]):
