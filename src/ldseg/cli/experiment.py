@@ -89,7 +89,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 def _run(args: argparse.Namespace) -> int:
     """Call the experiment with its options by name (each option is the parameter of the same
     name; an option not given leaves the experiment's default)."""
-    from ldseg.experiments import EXPERIMENTS  # imported when run: they load matplotlib
+    from ldseg.experiments.registry import EXPERIMENTS  # imported when run: matplotlib
 
     options = {k: v for k, v in vars(args).items() if k not in GLOBAL_OPTIONS and v is not None}
     out = args.out or free_dir(f"ldseg-{args.experiment}")
