@@ -1,4 +1,4 @@
-"""``ldseg experiment NAME``: the paper's experiments, each with its options and its call."""
+"""``ldseg experiment NAME``: each experiment's options; the run goes to ``EXPERIMENTS[NAME]``."""
 
 from __future__ import annotations
 
