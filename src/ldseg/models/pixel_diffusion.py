@@ -22,7 +22,7 @@ class PixelDiffusion(Segmenter):
     """
 
     ema_target = "unet"
-    exportable = False  # MONAI's DiffusionModelUNet does not trace to one file
+    exportable = False  # ldseg export covers LDSeg and the deterministic baselines only
 
     def __init__(
         self,
