@@ -30,7 +30,7 @@ import numpy as np
 import yaml
 
 from ldseg.config import Config
-from ldseg.data.dataset import read_case
+from ldseg.data.cases import read_case
 from ldseg.data.layouts import configure, discover
 from ldseg.evaluation.metrics import dice_iou
 from ldseg.experiments.diagnose import diagnose

@@ -31,7 +31,7 @@ import torch
 from PIL import Image
 
 from ldseg.config import Config, DataConfig, ModelConfig
-from ldseg.data.io import list_images, read_image
+from ldseg.data import list_images, read_image
 from ldseg.data.synthetic import write_synthetic_dataset
 from ldseg.experiments.results import environment
 from ldseg.inference import Predictor

@@ -31,7 +31,7 @@ import torch
 from matplotlib.figure import Figure
 
 from ldseg.config import Config, DataConfig, ModelConfig
-from ldseg.evaluation.compare import PeakRSS
+from ldseg.experiments.measure import PeakRSS
 from ldseg.experiments.results import environment
 from ldseg.models import build_model
 from ldseg.utils import atomic_write_text

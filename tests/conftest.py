@@ -1,13 +1,13 @@
 """Shared fixtures: the real data in ../shared/data, skipped or required by LDSEG_REQUIRE_DATA,
-and one tiny trained run."""
+one tiny trained run and a small test set."""
 
 import os
 from pathlib import Path
 
 import pytest
 
-from ldseg.data.io import find_pairs
-from ldseg.training.trainer import train
+from ldseg.data.layouts import find_pairs
+from ldseg.training import train
 from tests.helpers import one_thread, tiny_config, tiny_dataset
 
 SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
@@ -22,6 +22,12 @@ def shared_data() -> Path:
     if os.environ.get("LDSEG_REQUIRE_DATA") == "1":
         pytest.fail(f"{message} and LDSEG_REQUIRE_DATA=1")
     pytest.skip(message)
+
+
+@pytest.fixture(scope="session")
+def test_data(tmp_path_factory):
+    """Four cases at 40 x 36, a size the tiny run was not trained at (predictions are resized)."""
+    return tiny_dataset(tmp_path_factory.mktemp("test") / "data", 4, size=(40, 36), seed=1)
 
 
 @pytest.fixture(scope="session")

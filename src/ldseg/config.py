@@ -17,9 +17,9 @@ from typing import Any
 
 import yaml
 
-from ldseg.diffusion import PREDICTION_TYPES, SAMPLER_NAMES, SCHEDULE_KINDS
+from ldseg.diffusion import DDIM, PREDICTION_TYPES, SAMPLER_NAMES, SCHEDULE_KINDS
 from ldseg.errors import LDSegError
-from ldseg.model import DECODER_INPUTS
+from ldseg.models import DECODER_INPUTS, MODEL_NAMES
 from ldseg.utils import atomic_write_text
 
 INTENSITY_MODES = ("minmax", "zscore", "percentile")
@@ -28,21 +28,10 @@ AUGMENTATIONS = ("flip", "rot90", "affine", "intensity")
 WINDOW_BLENDS = ("gaussian", "constant")
 PRECISIONS = ("fp32", "bf16", "fp16")
 
-MODEL_NAMES = (
-    "ldseg",
-    "ldseg-ld",
-    "ldseg-id",
-    "ldseg-ld-id",
-    "resunet",
-    "unet",
-    "pixel-diffusion",
-    "two-stage",
-)
-
 
 @dataclass
 class ModelConfig:
-    """Architecture, noise schedule and loss weights (see ``ldseg.model.LDSeg``)."""
+    """Architecture, noise schedule and loss weights (see ``ldseg.models.LDSeg``)."""
 
     name: str = "ldseg"
     in_channels: int = 0  # 0: taken from the training images
@@ -61,7 +50,6 @@ class ModelConfig:
     decoder_input: str = "z_minus_eps"
     prediction: str = "eps"
     timestep_share: float = 0.0
-    sampling_loss: float = 0.0
     sampling_path_share: float = 0.0
 
 
@@ -140,7 +128,7 @@ class TrainConfig:
 class SamplingConfig:
     """Defaults for validation and prediction."""
 
-    sampler: str = "ddim"
+    sampler: str = DDIM
     steps: int = 2
     restandardize: bool = True
 
@@ -190,8 +178,8 @@ class Config:
             problems.append(f"model.decoder_input must be one of {DECODER_INPUTS}")
         if self.model.prediction not in PREDICTION_TYPES:
             problems.append(f"model.prediction must be one of {PREDICTION_TYPES}")
-        if not 0 <= self.model.timestep_share <= 1 or self.model.sampling_loss < 0:
-            problems.append("model.timestep_share must lie in [0, 1], model.sampling_loss >= 0")
+        if not (0 <= self.model.timestep_share <= 1 and 0 <= self.model.sampling_path_share <= 1):
+            problems.append("model.timestep_share and model.sampling_path_share must lie in [0, 1]")
         if self.data.intensity not in INTENSITY_MODES:
             problems.append(f"data.intensity must be one of {INTENSITY_MODES}")
         if self.sampling.sampler not in SAMPLER_NAMES:

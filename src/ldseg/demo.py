@@ -7,14 +7,15 @@ import time
 from pathlib import Path
 
 from ldseg.config import Config, DataConfig, ModelConfig, TrainConfig
-from ldseg.data.io import find_pairs, list_images, read_image, read_mask
+from ldseg.data import find_pairs, list_images, read_image, read_mask
 from ldseg.data.synthetic import write_synthetic_dataset
+from ldseg.diffusion import DDIM
 from ldseg.errors import LDSegError
-from ldseg.evaluation import evaluate_folders
+from ldseg.evaluation import evaluate_masks, format_report, pair_folders
 from ldseg.evaluation.overlay import save_overlay_grid
 from ldseg.inference import Predictor
-from ldseg.training.trainer import train
-from ldseg.utils import atomic_write_text
+from ldseg.training import train
+from ldseg.utils import atomic_write_text, free_dir
 
 CLASS_NAMES = ["background", "LV cavity", "myocardium", "LA"]
 SIZE = (96, 96)
@@ -22,18 +23,9 @@ NUM_TRAIN, NUM_VAL, NUM_TEST = 320, 32, 40
 DEFAULT_EPOCHS = 24
 
 
-def free_demo_dir(base: Path = Path("ldseg-demo")) -> Path:
-    """``base`` if it holds no demo yet, else the first free ``base-N``."""
-    candidate, n = base, 1
-    while (candidate / "run").exists():
-        n += 1
-        candidate = base.with_name(f"{base.name}-{n}")
-    return candidate
-
-
 def run_demo(out: Path | None = None, epochs: int | None = None) -> dict:
     """Run the whole demo into ``out`` and return its evaluation report."""
-    out = Path(out) if out else free_demo_dir()
+    out = Path(out) if out else free_dir("ldseg-demo")
     if (out / "run").exists():
         raise LDSegError(f"{out}: already holds a demo run; choose another --out")
     print(f"LDSeg demo -> {out}")
@@ -57,10 +49,13 @@ def run_demo(out: Path | None = None, epochs: int | None = None) -> dict:
     predictor = Predictor.from_run(out / "run")
     images = list_images(data / "test" / "images")
     start = time.perf_counter()
-    predictor.predict_files(images, out / "predictions", steps=2, sampler="ddim")
+    predictor.predict_files(images, out / "predictions", steps=2, sampler=DDIM)
     per_image = (time.perf_counter() - start) / len(images)
-    report = evaluate_folders(
-        out / "predictions", data / "test" / "masks", 4, out / "evaluation.json", CLASS_NAMES
+    report = evaluate_masks(
+        pair_folders(out / "predictions", data / "test" / "masks"),
+        4,
+        out / "evaluation.json",
+        CLASS_NAMES,
     )
     items = []
     for case in report["cases"][:8]:
@@ -82,8 +77,6 @@ def run_demo(out: Path | None = None, epochs: int | None = None) -> dict:
 
 def write_report(out: Path, report: dict, train_seconds: float, per_image: float) -> None:
     """``report.md``: per-class Dice/IoU on the held-out cases, timings, where things are."""
-    from ldseg.cli import format_report
-
     text = "\n".join(
         [
             "# LDSeg demo",

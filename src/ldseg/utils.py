@@ -1,4 +1,5 @@
-"""Small shared helpers: atomic file writes, the CPUs this process may use."""
+"""Small shared helpers: atomic file writes, free output folders, the CPUs this process may use,
+numbers for printing."""
 
 from __future__ import annotations
 
@@ -63,3 +64,18 @@ def stale_temporaries(folder: Path) -> list[Path]:
 def usable_cpus() -> int:
     """CPUs this process may run on (its affinity where the system reports it)."""
     return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+
+
+def free_dir(base: str | Path) -> Path:
+    """``base`` if it is absent or empty, else the first ``base-2``, ``base-3``, ... that is."""
+    base = Path(base)
+    candidate, n = base, 1
+    while candidate.exists() and any(candidate.iterdir()):
+        n += 1
+        candidate = base.with_name(f"{base.name}-{n}")
+    return candidate
+
+
+def fmt(value: float | None, digits: int = 4) -> str:
+    """A number for printing, "n/a" for None."""
+    return "n/a" if value is None else f"{value:.{digits}f}"

@@ -9,10 +9,10 @@ import pytest
 from PIL import Image
 
 from ldseg.config import Config, DataConfig
+from ldseg.data.cases import load_cases
 from ldseg.data.check import check_dataset, format_check
-from ldseg.data.dataset import load_cases
 from ldseg.data.layouts import configure, detect_layout, discover
-from ldseg.errors import DataError, LDSegError
+from ldseg.errors import DataError
 from tests.helpers import write_nifti, write_png
 
 RNG = np.random.default_rng(0)
@@ -76,7 +76,8 @@ def test_nnunet_multichannel(tmp_path):
     config = Config(data=DataConfig(size=[8, 8, 4]))
     configure(config, spec)
     assert config.model.num_classes == 3 and config.data.class_names[2] == "LA"
-    cases, channels, classes = load_cases(pairs, [8, 8, 4], "zscore", 0, 3, progress=False)
+    data = DataConfig(size=[8, 8, 4], intensity="zscore")
+    cases, channels, classes = load_cases(pairs, data, 0, 3, progress=False)
     assert channels == 2 and classes == 3 and cases[0]["image"].shape == (2, 8, 8, 4)
 
 
@@ -133,9 +134,7 @@ def test_glas_layout_binarises_instances(tmp_path):
     config = Config(data=DataConfig(size=[8, 8]))
     configure(config, spec)
     assert config.data.binarize == 0
-    cases, channels, classes = load_cases(
-        spec.pairs(), [8, 8], "minmax", progress=False, options=config.data
-    )
+    cases, channels, classes = load_cases(spec.pairs(), config.data, progress=False)
     assert channels == 3 and classes == 2
     assert set(cases[0]["mask"].unique().tolist()) == {0, 1}
 
@@ -156,36 +155,17 @@ def test_class_mapping_and_binarize(tmp_path):
     write_png(tmp_path / "masks" / "a.png", camus_like)
     pairs = discover(tmp_path).pairs()
     options = DataConfig(size=[4, 4], class_mapping=[0, 1, 0, 2])  # myocardium -> background
-    cases, _, classes = load_cases(pairs, [4, 4], "minmax", progress=False, options=options)
+    cases, _, classes = load_cases(pairs, options, progress=False)
     assert classes == 3 and cases[0]["mask"][0, 0].tolist() == [0, 1, 0, 2]
     short = DataConfig(size=[4, 4], class_mapping=[0, 1])
     with pytest.raises(DataError, match=r"a\.png: label value\(s\) \[2, 3\] have no entry"):
-        load_cases(pairs, [4, 4], "minmax", progress=False, options=short)
+        load_cases(pairs, short, progress=False)
 
     jpeg_mask = np.where(camus_like > 1, 250, 3).astype(np.uint8)
     Image.fromarray(np.dstack([jpeg_mask] * 3)).save(tmp_path / "masks" / "a.png")
     binary = DataConfig(size=[4, 4], binarize=127)
-    cases, _, classes = load_cases(pairs, [4, 4], "minmax", progress=False, options=binary)
+    cases, _, classes = load_cases(pairs, binary, progress=False)
     assert classes == 2 and cases[0]["mask"][0, 0].tolist() == [0, 0, 1, 1]
-
-
-def test_data_config_validation():
-    Config.from_dict({"data": {"binarize": 127, "augment": ["flip", "affine"]}}, partial=True)
-    bad = [
-        ({"layout": "zip"}, "data.layout"),
-        ({"augment": ["mixup"]}, "data.augment"),
-        ({"spacing": [1.0, 1.0]}, "data.spacing needs data.resize false"),
-        ({"resize": False, "window_overlap": 1.0}, "window_overlap"),
-        ({"size": [64, 32], "augment": ["rot90"]}, "rot90 needs a square size"),
-        ({"class_mapping": []}, "class_mapping"),
-    ]
-    for data, match in bad:
-        with pytest.raises(LDSegError, match=match):
-            Config.from_dict({"data": data}, partial=True)
-    with pytest.raises(LDSegError, match="class_mapping reaches class 2 of 2"):
-        Config.from_dict(
-            {"model": {"num_classes": 2}, "data": {"class_mapping": [0, 2]}}, partial=True
-        )
 
 
 def folders_with_splits(root: Path) -> Path:

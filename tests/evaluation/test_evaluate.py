@@ -10,7 +10,7 @@ import pytest
 from PIL import Image
 
 from ldseg.errors import DataError
-from ldseg.evaluation import evaluate_folders
+from ldseg.evaluation import evaluate_masks, pair_folders
 
 
 def save(path, array):
@@ -35,7 +35,7 @@ def cases(tmp_path):
 def test_report_values_and_files(tmp_path):
     pred, truth = cases(tmp_path)
     out = tmp_path / "report" / "evaluation.json"
-    report = evaluate_folders(pred, truth, 3, out, ["background", "gland", "duct"])
+    report = evaluate_masks(pair_folders(pred, truth), 3, out, ["background", "gland", "duct"])
     assert report["num_cases"] == 2 and report["num_classes"] == 3
     assert [c["case"] for c in report["cases"]] == ["a", "b"]
     one, two = report["classes"]["1"], report["classes"]["2"]
@@ -61,7 +61,7 @@ def test_report_values_and_files(tmp_path):
 
 def test_all_nan_class_is_null(tmp_path):
     pred, truth = cases(tmp_path)
-    report = evaluate_folders(pred, truth, 4)
+    report = evaluate_masks(pair_folders(pred, truth), 4)
     three = report["classes"]["3"]
     assert three["dice"] is None and three["num_cases"] == 0 and three["name"] is None
     assert not any(isinstance(v, float) and math.isnan(v) for v in report["cases"][0]["dice"])
@@ -75,8 +75,10 @@ def test_nifti_and_report_in_prediction_folder(tmp_path):
         path.parent.mkdir(parents=True)
         nib.save(nib.Nifti1Image(volume, np.eye(4)), path)
     out = tmp_path / "pred" / "evaluation.json"
-    evaluate_folders(tmp_path / "pred", tmp_path / "set", 2, out)
-    report = evaluate_folders(tmp_path / "pred", tmp_path / "set", 2, out)  # report files skipped
+    evaluate_masks(pair_folders(tmp_path / "pred", tmp_path / "set"), 2, out)
+    report = evaluate_masks(
+        pair_folders(tmp_path / "pred", tmp_path / "set"), 2, out
+    )  # report files skipped
     assert report["num_cases"] == 1 and report["mean_dice"] == pytest.approx(1.0)
 
 
@@ -85,8 +87,8 @@ def test_missing_and_mismatched(tmp_path):
     save(pred / "c.png", np.zeros((4, 5)))
     save(truth / "d_gt.png", np.zeros((4, 5)))
     with pytest.raises(DataError, match=r"no truth mask for 1 prediction.*c\.png.*d_gt\.png"):
-        evaluate_folders(pred, truth, 3)
+        evaluate_masks(pair_folders(pred, truth), 3)
     (pred / "c.png").unlink()
     save(pred / "d.png", np.zeros((5, 4)))
     with pytest.raises(DataError, match=r"d\.png.*shape"):
-        evaluate_folders(pred, truth, 3)
+        evaluate_masks(pair_folders(pred, truth), 3)

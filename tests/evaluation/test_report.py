@@ -8,8 +8,8 @@ from html.parser import HTMLParser
 import numpy as np
 from PIL import Image
 
-from ldseg.evaluation import evaluate_folders
-from ldseg.evaluation.report import ranked_cases, write_html_report
+from ldseg.evaluation import evaluate_masks, pair_folders
+from ldseg.evaluation.report import folder_sources, ranked_cases, write_html_report
 
 
 def save(path, array):
@@ -50,9 +50,10 @@ def test_ranked_cases():
 
 def test_report_is_self_contained_with_table_and_overlays(tmp_path):
     root = dataset(tmp_path)
-    report = evaluate_folders(root / "pred", root / "masks", 2, surface=True)
+    report = evaluate_masks(pair_folders(root / "pred", root / "masks"), 2, surface=True)
     folders = (root / "images", root / "pred", root / "masks")
-    out = write_html_report(report, tmp_path / "report.html", *folders, command="ldseg evaluate")
+    sources = folder_sources(*folders)
+    out = write_html_report(report, tmp_path / "report.html", sources, command="ldseg evaluate")
     text = out.read_text()
     parser = Tags()
     parser.feed(text)
@@ -68,6 +69,6 @@ def test_report_is_self_contained_with_table_and_overlays(tmp_path):
 
 def test_report_without_images_has_no_overlays(tmp_path):
     root = dataset(tmp_path)
-    report = evaluate_folders(root / "pred", root / "masks", 2)
+    report = evaluate_masks(pair_folders(root / "pred", root / "masks"), 2)
     text = write_html_report(report, tmp_path / "r.html").read_text()
     assert "<img" not in text and "--images" in text and "HD95 (" not in text

@@ -7,7 +7,7 @@ import nibabel as nib
 import numpy as np
 import pytest
 
-from ldseg.evaluation import evaluate_folders
+from ldseg.evaluation import evaluate_masks, pair_folders
 from ldseg.evaluation.surface import surface_distances
 
 
@@ -51,7 +51,7 @@ def test_3d_volume():
     assert hd95[1] == pytest.approx(2.5)
 
 
-def test_evaluate_folders_reports_distances_in_mm(tmp_path):
+def test_evaluation_reports_distances_in_mm(tmp_path):
     pred, truth = squares(shift=2, shape=(30, 40))
     affine = np.diag([1.0, 3.0, 2.0, 1.0])
     for folder, mask in (("pred", pred), ("truth", truth)):
@@ -59,12 +59,14 @@ def test_evaluate_folders_reports_distances_in_mm(tmp_path):
         volume = np.repeat(mask[..., None], 3, axis=2).astype(np.uint8)
         nib.save(nib.Nifti1Image(volume, affine), tmp_path / folder / "v.nii.gz")
     out = tmp_path / "report" / "evaluation.json"
-    report = evaluate_folders(tmp_path / "pred", tmp_path / "truth", 2, out, surface=True)
+    report = evaluate_masks(
+        pair_folders(tmp_path / "pred", tmp_path / "truth"), 2, out, surface=True
+    )
     assert report["distance_unit"] == "mm" and "empty_class_rule" in report
     assert report["classes"]["1"]["hd95"] == pytest.approx(6.0)
     assert report["mean_hd95"] == pytest.approx(6.0) and report["cases"][0]["hd95"][0] is None
     assert report["classes"]["1"]["dice"] == pytest.approx(0.8)  # Dice is unchanged
     rows = list(csv.DictReader(out.with_suffix(".csv").open()))
     assert list(rows[0])[-2:] == ["hd95_1", "asd_1"] and float(rows[0]["hd95_1"]) == 6.0
-    plain = evaluate_folders(tmp_path / "pred", tmp_path / "truth", 2)
+    plain = evaluate_masks(pair_folders(tmp_path / "pred", tmp_path / "truth"), 2)
     assert "mean_hd95" not in plain and "hd95" not in plain["classes"]["1"]

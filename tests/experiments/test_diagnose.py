@@ -7,7 +7,8 @@ import pytest
 import torch
 
 from ldseg.cli import main
-from ldseg.data.io import find_pairs, read_image, read_mask
+from ldseg.data.layouts import find_pairs
+from ldseg.data.readers import read_image, read_mask
 from ldseg.data.transforms import resize_mask
 from ldseg.evaluation.metrics import dice_iou
 from ldseg.experiments.diagnose import run_diagnose, window_around_foreground
@@ -30,7 +31,7 @@ def test_diagnose_matches_a_recomputation(tiny_run, test_data, tmp_path):
         truth = mask[0].numpy()
         z0 = model.label_encoder(mask[None])
         auto.append(dice_iou(model.label_decoder(z0).argmax(1)[0].numpy(), truth, 3)[0])
-        probs = predictor.sample_batch(image[None], steps=2, seeds=[0])  # predict's own path
+        probs, _ = predictor.pipeline(steps=2)(image[None], seeds=[0])  # predict's own path
         sampled.append(dice_iou(probs.argmax(1)[0].numpy(), truth, 3)[0])
         z_i = model.image_encoder(image[None])
         eps = model.denoiser(torch.zeros_like(z_i), z_i, torch.tensor([1000]))
@@ -38,7 +39,9 @@ def test_diagnose_matches_a_recomputation(tiny_run, test_data, tmp_path):
         x0 = (x0 - x0.mean()) / (x0.var(unbiased=False) + 1e-5).sqrt()
         t_map.append(dice_iou(model.label_decoder(x0).argmax(1)[0].numpy(), truth, 3)[0])
         latents = []
-        predictor._sample(image[None], predictor.make_sampler(2), [0], trajectory=latents)
+        generator = torch.Generator().manual_seed(0)
+        noise = torch.randn((1, *model.noise_shape(image.shape[1:])), generator=generator)
+        model.sample(image[None], model.make_sampler("ddim", 2), noise=noise, trajectory=latents)
         correlations.append(np.corrcoef(latents[-1].flatten(), z0.flatten())[0, 1])
     routes = result["routes"]
     assert list(routes) == ["autoencoder", "K=1", "K=2", "K=50", "t=T map"]

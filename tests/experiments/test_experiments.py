@@ -8,7 +8,7 @@ import pytest
 from PIL import Image
 
 from ldseg.cli import main
-from ldseg.data.io import read_image, read_mask
+from ldseg.data.readers import read_image, read_mask
 from ldseg.evaluation.metrics import dice_iou
 from ldseg.experiments.evaluate import run_evaluate
 from ldseg.experiments.noise import run_noise

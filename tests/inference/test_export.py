@@ -8,22 +8,16 @@ import torch
 
 from ldseg.cli import main
 from ldseg.config import Config, DataConfig, ModelConfig
-from ldseg.data.io import find_pairs, read_image
-from ldseg.data.transforms import normalize_intensity
+from ldseg.data.layouts import find_pairs
+from ldseg.data.readers import read_image
 from ldseg.errors import LDSegError, RunFolderError
 from ldseg.inference import Predictor
 from ldseg.inference import export as export_module
-from ldseg.inference.export import ExportedSegmenter, export_run, normalize_batch, run_exported
+from ldseg.inference.export import ExportedSegmenter, export_run, run_exported
 from ldseg.models import build_model
-from tests.helpers import one_thread, tiny_config, tiny_dataset
+from tests.helpers import tiny_config, tiny_dataset
 
 STEPS = 3
-
-
-@pytest.fixture(autouse=True)
-def _one_thread():
-    with one_thread():
-        yield
 
 
 @pytest.fixture(scope="module")
@@ -31,16 +25,6 @@ def images(tmp_path_factory) -> np.ndarray:
     """Four synthetic images at the tiny run's training size, as a raw float32 batch."""
     data = tiny_dataset(tmp_path_factory.mktemp("export") / "data", 4, size=(32, 32), seed=3)
     return np.stack([read_image(p.image)[0] for p in find_pairs(data)])
-
-
-@pytest.mark.parametrize("mode", ["zscore", "minmax", "percentile"])
-def test_normalize_batch_matches_the_monai_transforms(mode):
-    images = torch.rand(2, 3, 20, 12, generator=torch.Generator().manual_seed(0)) * 300 - 50
-    images[1, 2] = 7.0  # a constant channel
-    batch = normalize_batch(images, mode)
-    for image, normalised in zip(images, batch, strict=True):
-        expected = normalize_intensity(image.clone(), mode)
-        torch.testing.assert_close(normalised, expected, atol=1e-5, rtol=1e-5)
 
 
 @pytest.mark.parametrize("fmt", ["torchscript", "onnx"])

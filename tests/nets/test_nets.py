@@ -74,7 +74,7 @@ def test_stage_strides_anisotropic():
 
 def test_reference_sized_parameter_counts():
     """Same order as the reference (1.77 M in 2D, denoiser 1.0 M)."""
-    from ldseg.model import LDSeg
+    from ldseg.models import LDSeg
 
     model = LDSeg(2, 1, 2)
     total = sum(p.numel() for p in model.parameters())

@@ -16,12 +16,14 @@ from safetensors import safe_open
 
 from ldseg import cli
 from ldseg.errors import LDSegError, RunFolderError
-from ldseg.model import LDSeg
-from ldseg.training.checkpoint import load_weights, save_weights
-from ldseg.training.state import STATE_FILE, read_progress
-from ldseg.training.trainer import Trainer, resume
+from ldseg.models import LDSeg
+from ldseg.runs import RunFolder
+from ldseg.runs.state import read_progress
+from ldseg.runs.weights import load_weights, save_weights
+from ldseg.training import Trainer, resume
 from tests.helpers import tiny_config, tiny_dataset
 
+STATE_FILE = RunFolder.STATE
 EPOCHS = 3
 
 # Runs ``ldseg train`` (argv[1:]) but stalls half-way through writing the epoch-2 training
@@ -29,9 +31,9 @@ EPOCHS = 3
 STALL_IN_STATE_WRITE = """
 import json, os, sys, time
 from ldseg import cli
-from ldseg.training import checkpoint
+from ldseg.runs import weights
 
-real_save_file = checkpoint.save_file
+real_save_file = weights.save_file
 
 def save_file(tensors, path, metadata=None):
     real_save_file(tensors, path, metadata=metadata)
@@ -40,7 +42,7 @@ def save_file(tensors, path, metadata=None):
         print("writing", path, flush=True)
         time.sleep(600)
 
-checkpoint.save_file = save_file
+weights.save_file = save_file
 sys.exit(cli.main(sys.argv[1:]))
 """
 

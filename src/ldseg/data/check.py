@@ -10,7 +10,7 @@ import numpy as np
 from tqdm import tqdm
 
 from ldseg.config import DataConfig
-from ldseg.data.dataset import read_case
+from ldseg.data.cases import read_case
 from ldseg.data.layouts import DatasetSpec, discover
 from ldseg.errors import DataError
 

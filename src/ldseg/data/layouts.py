@@ -11,17 +11,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ldseg.config import Config
-from ldseg.data.io import (
-    IMAGE_DIRS,
-    MASK_DIRS,
+from ldseg.data.formats import IMAGE_DIRS, MASK_DIRS, file_stem, unsupported_error
+from ldseg.data.pairing import (
     Pair,
-    file_stem,
     folder_files,
     match_files,
     other_files,
     subfolder,
     unmatched_error,
-    unsupported_error,
 )
 from ldseg.errors import DataError
 
@@ -98,6 +95,20 @@ def discover(path: str | Path, layout: str = "auto", strict: bool = True) -> Dat
     if strict and spec.problems:
         raise DataError("; ".join(spec.problems))
     return spec
+
+
+def find_pairs(folder: str | Path) -> list[Pair]:
+    """The image/mask pairs of one folder holding ``images``/``Image`` and ``masks``/``labels``/
+    ``Label`` subfolders, matched by stem (mask suffixes ``_label``, ``_mask``, ... allowed);
+    any unpaired or unsupported file raises."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise DataError(f"{folder}: no such folder")
+    spec = DatasetSpec(folder, "folders")
+    _pair_folder(spec, folder, "all")
+    if spec.problems:
+        raise DataError("; ".join(spec.problems))
+    return spec.splits["all"]
 
 
 def configure(config: Config, spec: DatasetSpec) -> None:

@@ -1,8 +1,9 @@
-"""Preprocessing shared by training and prediction (MONAI transforms): labels, channels,
-intensity, size, and training crops and augmentation."""
+"""Preprocessing shared by training and prediction (MONAI transforms): the grid the network
+sees, labels, channels, intensity, size, and training crops and augmentation."""
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -11,7 +12,6 @@ import torch
 from monai.transforms import (
     CastToTyped,
     Compose,
-    NormalizeIntensity,
     RandAffined,
     RandCropByPosNegLabeld,
     RandFlipd,
@@ -20,13 +20,31 @@ from monai.transforms import (
     RandScaleIntensityd,
     RandShiftIntensityd,
     Resize,
-    ScaleIntensity,
-    ScaleIntensityRangePercentiles,
     SpatialPadd,
 )
 from monai.utils import convert_to_tensor
 
+from ldseg.config import DataConfig
 from ldseg.errors import DataError
+
+PERCENTILES = (0.5, 99.5)  # data.intensity "percentile": the range mapped to [0, 1], clipped
+
+
+def target_shape(
+    shape: Sequence[int], spacing: Sequence[float] | None, data: DataConfig
+) -> tuple[int, ...]:
+    """Spatial shape an image of ``shape`` and voxel ``spacing`` is brought to before the network.
+
+    ``data.size`` when resizing; otherwise the native shape, or with ``data.spacing`` the shape
+    that covers the same extent at that spacing (nnU-Net style, so the inverse is a resize back).
+    """
+    if data.resize:
+        return tuple(data.size)
+    if data.spacing is None or spacing is None:
+        return tuple(shape)
+    return tuple(
+        max(1, round(n * s / t)) for n, s, t in zip(shape, spacing, data.spacing, strict=True)
+    )
 
 
 def plain_tensor(x, dtype: torch.dtype | None = None) -> torch.Tensor:
@@ -45,15 +63,47 @@ def match_channels(image: np.ndarray, in_channels: int, path: Path | str) -> np.
 
 
 def normalize_intensity(image: torch.Tensor, mode: str) -> torch.Tensor:
-    """Per-image, per-channel intensity normalisation: min-max, z-score or percentile clip."""
-    transform = {
-        "minmax": ScaleIntensity(minv=0.0, maxv=1.0, channel_wise=True),
-        "zscore": NormalizeIntensity(channel_wise=True),
-        "percentile": ScaleIntensityRangePercentiles(
-            lower=0.5, upper=99.5, b_min=0.0, b_max=1.0, clip=True, channel_wise=True
-        ),
-    }[mode]
-    return plain_tensor(transform(image), torch.float32)
+    """Per-channel intensity normalisation of one image ``(C, *S)`` (``data.intensity``):
+    :func:`normalize_batch` channel by channel, each statistic a reduction of its own (so that
+    the result does not depend on the number of channels or threads)."""
+    channels = [normalize_batch(channel[None, None], mode)[0] for channel in image.float()]
+    return torch.cat(channels)
+
+
+def normalize_batch(images: torch.Tensor, mode: str) -> torch.Tensor:
+    """Intensity normalisation of every image and channel of a batch ``(B, C, *S)``: min-max to
+    [0, 1], z-score, or the 0.5-99.5 percentile range clipped to [0, 1].
+
+    The one implementation, in plain tensor operations that trace and export; per channel it
+    computes what MONAI's ``ScaleIntensity``, ``NormalizeIntensity`` and
+    ``ScaleIntensityRangePercentiles`` (``channel_wise``) do, to the bit.
+    """
+    flat = images.flatten(2)
+    stats = (*images.shape[:2], *[1] * (images.ndim - 2))
+    if mode == "zscore":  # NormalizeIntensity: a zero SD divides by 1
+        mean = flat.mean(2).reshape(stats)
+        std = flat.std(2, correction=0).reshape(stats)
+        return (images - mean) / torch.where(std == 0, torch.ones_like(std), std)
+    if mode == "minmax":  # ScaleIntensity: a constant channel becomes 0
+        low, high = flat.amin(2).reshape(stats), flat.amax(2).reshape(stats)
+        span = high - low
+        scaled = (images - low) / torch.where(span == 0, torch.ones_like(span), span)
+        return torch.where(span == 0, torch.zeros_like(scaled), scaled)
+    if mode == "percentile":  # ScaleIntensityRangePercentiles: torch.quantile, then clip
+        ordered = flat.sort(2).values
+        low, high = (_quantile(ordered, q / 100).reshape(stats) for q in PERCENTILES)
+        span = high - low
+        scaled = ((images - low) / torch.where(span == 0, torch.ones_like(span), span)).clamp(0, 1)
+        return torch.where(span == 0, images - low, scaled)
+    raise ValueError(f"unknown intensity normalisation {mode!r}")
+
+
+def _quantile(ordered: torch.Tensor, q: float) -> torch.Tensor:
+    """``torch.quantile`` (linear) along the last axis of sorted values of a fixed length."""
+    rank = torch.tensor(q, dtype=torch.float32) * (ordered.shape[-1] - 1)  # float32, as quantile
+    below = math.floor(rank)
+    above = min(below + 1, ordered.shape[-1] - 1)
+    return torch.lerp(ordered[..., below], ordered[..., above], (rank - below).item())
 
 
 def resize_image(image: torch.Tensor, size: Sequence[int]) -> torch.Tensor:
@@ -79,12 +129,18 @@ def resize_probabilities(probs: torch.Tensor, size: Sequence[int]) -> torch.Tens
     return plain_tensor(Resize(list(size), mode=mode)(probs))
 
 
-def preprocess_image(
-    image: np.ndarray, in_channels: int, intensity: str, size: Sequence[int], path: Path | str
+def prepare_image(
+    image: np.ndarray,
+    data: DataConfig,
+    in_channels: int,
+    spacing: Sequence[float] | None = None,
+    source: Path | str = "array",
 ) -> torch.Tensor:
-    """Channel matching, intensity normalisation and resizing of one ``(C, *S)`` image."""
-    tensor = torch.as_tensor(match_channels(image, in_channels, path), dtype=torch.float32)
-    return resize_image(normalize_intensity(tensor, intensity), size)
+    """What the network sees of an image ``(C, *S)`` of voxel ``spacing``, in training and
+    prediction alike: ``in_channels`` channels, normalised intensity, the ``target_shape``."""
+    size = target_shape(image.shape[1:], spacing, data)
+    tensor = torch.as_tensor(match_channels(image, in_channels, source), dtype=torch.float32)
+    return resize_image(normalize_intensity(tensor, data.intensity), size)
 
 
 def relabel(mask: np.ndarray, mapping: Sequence[int] | None, path: Path | str) -> np.ndarray:

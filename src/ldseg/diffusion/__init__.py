@@ -6,7 +6,8 @@ from .ddpm import DDPMSampler
 from .reverse import reverse_process
 from .schedule import PREDICTION_TYPES, SCHEDULE_KINDS, NoiseSchedule, select_timesteps
 
-SAMPLER_NAMES = ("ddim", "ddpm")
+DDIM, DDPM = "ddim", "ddpm"
+SAMPLER_NAMES = (DDIM, DDPM)
 
 
 def make_sampler(
@@ -14,9 +15,9 @@ def make_sampler(
 ) -> Sampler:
     """A sampler by name, "ddim" (with eta) or "ddpm" (eta must stay 0), for a denoiser that
     predicts ``prediction`` ("eps", "v" or "x0")."""
-    if name == "ddim":
+    if name == DDIM:
         return DDIMSampler(schedule, eta=eta, prediction=prediction)
-    if name == "ddpm":
+    if name == DDPM:
         if eta != 0.0:
             raise ValueError(f"eta applies to the ddim sampler only, got eta={eta} for ddpm")
         return DDPMSampler(schedule, prediction)
@@ -24,6 +25,8 @@ def make_sampler(
 
 
 __all__ = [
+    "DDIM",
+    "DDPM",
     "PREDICTION_TYPES",
     "SAMPLER_NAMES",
     "SCHEDULE_KINDS",

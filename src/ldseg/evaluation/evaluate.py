@@ -1,48 +1,44 @@
-"""Score a folder of predicted masks against a folder of truth masks; write JSON and CSV."""
+"""Score predicted masks against truth masks (read with the run's data settings, as training
+reads them); write JSON and CSV; the Markdown summary table."""
 
 from __future__ import annotations
 
 import csv
 import io
 import json
-import math
 from pathlib import Path
 
 import numpy as np
 
-from ldseg.data.io import list_masks, pair_files, read_image, read_mask
+from ldseg.config import DataConfig
+from ldseg.data.cases import read_truth
+from ldseg.data.pairing import Pair, list_masks, pair_files
+from ldseg.data.readers import read_mask
 from ldseg.errors import DataError
-from ldseg.evaluation.metrics import dice_iou
+from ldseg.evaluation.metrics import as_number, class_statistics, dice_iou, foreground_mean
 from ldseg.evaluation.surface import EMPTY_CLASS_RULE, surface_distances
-from ldseg.utils import atomic_write
+from ldseg.utils import atomic_write_text, fmt
 
 
-def _stats(values: np.ndarray) -> tuple[float | None, float | None, int]:
-    """Mean, standard deviation and count of the non-NaN values (None when there are none)."""
-    kept = values[~np.isnan(values)]
-    if not kept.size:
-        return None, None, 0
-    return float(kept.mean()), float(kept.std()), int(kept.size)
+def pair_folders(pred_dir: str | Path, truth_dir: str | Path) -> list[Pair]:
+    """(prediction, truth) pairs of a folder of predicted masks (named by image stem) and a
+    folder of truth masks; unpaired files raise."""
+    preds, truths = list_masks(pred_dir), list_masks(truth_dir)
+    return pair_files(preds, truths, f"{pred_dir} vs {truth_dir}", ("prediction", "truth mask"))
 
 
-def _or_none(value: float) -> float | None:
-    return None if math.isnan(value) else float(value)
-
-
-def _mean(values: list[float | None]) -> float | None:
-    kept = [v for v in values if v is not None]
-    return sum(kept) / len(kept) if kept else None
-
-
-def evaluate_folders(
-    pred_dir: str | Path,
-    truth_dir: str | Path,
+def evaluate_masks(
+    pairs: list[Pair],
     num_classes: int | None = None,
     out_json: str | Path | None = None,
     class_names: list[str] | None = None,
     surface: bool = False,
+    data: DataConfig | None = None,
 ) -> dict:
-    """Per-case and per-class Dice/IoU of predictions (named by image stem) against truth masks.
+    """Per-case and per-class Dice/IoU of (prediction ``image``, truth ``mask``) pairs.
+
+    Truth masks are read with ``data``'s ``binarize`` and ``class_mapping`` (a run's data
+    settings; default: neither), predictions as the class indices they hold.
 
     ``mean_dice``/``mean_iou`` average the foreground classes' means over cases; NaN (class in
     neither mask, see :func:`dice_iou`) is excluded and written as null. With ``out_json`` the
@@ -55,9 +51,8 @@ def evaluate_folders(
     """
     if num_classes is not None and num_classes < 2:
         raise ValueError(f"num_classes must be at least 2, got {num_classes}")
-    preds, truths = list_masks(pred_dir), list_masks(truth_dir)
-    pairs = pair_files(preds, truths, f"{pred_dir} vs {truth_dir}", ("prediction", "truth mask"))
-    masks = [(read_mask(pair.image), read_mask(pair.mask)) for pair in pairs]
+    truths = [read_truth(pair.mask, data) for pair in pairs]
+    masks = [(read_mask(pair.image), truth) for pair, (truth, _) in zip(pairs, truths, strict=True)]
     if num_classes is None:
         num_classes = max(2, 1 + max(int(max(p.max(), t.max())) for p, t in masks))
     if class_names is not None and len(class_names) != num_classes:
@@ -73,56 +68,57 @@ def evaluate_folders(
         except DataError as err:
             raise DataError(f"{pair.image} vs {pair.mask.name}: {err}") from err
         if surface:
-            meta = read_image(pair.mask)[1]
+            meta = truths[i][1]
             units.add("mm" if meta["kind"] == "volume" else "pixel")
             hd95[i], asd[i] = surface_distances(pred, truth, num_classes, meta["spacing"])
 
+    (dice_mean, dice_std, counts), (iou_mean, iou_std, _) = map(class_statistics, (dice, iou))
+    distances = {"hd95": class_statistics(hd95), "asd": class_statistics(asd)} if surface else {}
+
+    def fg_mean(values: np.ndarray) -> float | None:
+        return as_number(foreground_mean(values))
+
     classes = {}
     for c in range(num_classes):
-        dice_mean, dice_std, count = _stats(dice[:, c])
-        iou_mean, iou_std, _ = _stats(iou[:, c])
         classes[str(c)] = {
             "name": class_names[c] if class_names else None,
-            "dice": dice_mean,
-            "iou": iou_mean,
-            "dice_std": dice_std,
-            "iou_std": iou_std,
-            "num_cases": count,
+            "dice": as_number(dice_mean[c]),
+            "iou": as_number(iou_mean[c]),
+            "dice_std": as_number(dice_std[c]),
+            "iou_std": as_number(iou_std[c]),
+            "num_cases": int(counts[c]),
         }
-        if surface:
-            for name, values in (("hd95", hd95[:, c]), ("asd", asd[:, c])):
-                classes[str(c)][name], classes[str(c)][f"{name}_std"], _ = _stats(values)
-    foreground = [classes[str(c)] for c in range(1, num_classes)]
+        for name, (means, stds, _) in distances.items():
+            classes[str(c)] |= {name: as_number(means[c]), f"{name}_std": as_number(stds[c])}
     report = {
         "num_cases": len(pairs),
         "num_classes": num_classes,
         "class_names": list(class_names) if class_names else None,
-        "mean_dice": _mean([cls["dice"] for cls in foreground]),
-        "mean_iou": _mean([cls["iou"] for cls in foreground]),
+        "mean_dice": fg_mean(dice_mean),
+        "mean_iou": fg_mean(iou_mean),
         "classes": classes,
         "cases": [
             {
                 "case": pair.stem,
-                "dice": [_or_none(v) for v in dice[i]],
-                "iou": [_or_none(v) for v in iou[i]],
-                "mean_dice": _mean([_or_none(v) for v in dice[i, 1:]]),
+                "dice": [as_number(v) for v in dice[i]],
+                "iou": [as_number(v) for v in iou[i]],
+                "mean_dice": fg_mean(dice[i]),
             }
             for i, pair in enumerate(pairs)
         ],
     }
     if surface:
-        report["mean_hd95"] = _mean([cls["hd95"] for cls in foreground])
-        report["mean_asd"] = _mean([cls["asd"] for cls in foreground])
+        report["mean_hd95"] = fg_mean(distances["hd95"][0])
+        report["mean_asd"] = fg_mean(distances["asd"][0])
         report["distance_unit"] = units.pop() if len(units) == 1 else "mixed"
         report["empty_class_rule"] = EMPTY_CLASS_RULE
         for i, case in enumerate(report["cases"]):
-            case["hd95"] = [_or_none(v) for v in hd95[i]]
-            case["asd"] = [_or_none(v) for v in asd[i]]
+            case["hd95"] = [as_number(v) for v in hd95[i]]
+            case["asd"] = [as_number(v) for v in asd[i]]
     if out_json is not None:
         out_json = Path(out_json)
-        text = json.dumps(report, indent=2, allow_nan=False)
-        atomic_write(out_json, lambda tmp: tmp.write_text(text + "\n"))
-        atomic_write(out_json.with_suffix(".csv"), lambda tmp: tmp.write_text(_csv(report)))
+        atomic_write_text(out_json, json.dumps(report, indent=2, allow_nan=False) + "\n")
+        atomic_write_text(out_json.with_suffix(".csv"), _csv(report))
     return report
 
 
@@ -147,3 +143,14 @@ def _csv(report: dict) -> str:
         distances = [cell(case[m][c]) for m, c in distance]
         writer.writerow([case["case"], *scores, cell(case["mean_dice"]), *distances])
     return buffer.getvalue()
+
+
+def format_report(report: dict) -> str:
+    """A Markdown table of per-class Dice and IoU and their foreground means."""
+    lines = ["| class | name | Dice | IoU |", "|---|---|---|---|"]
+    for index, cls in report["classes"].items():
+        lines.append(
+            f"| {index} | {cls.get('name') or ''} | {fmt(cls['dice'])} | {fmt(cls['iou'])} |"
+        )
+    lines.append(f"| fg mean | | {fmt(report['mean_dice'])} | {fmt(report['mean_iou'])} |")
+    return "\n".join(lines)

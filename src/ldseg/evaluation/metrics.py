@@ -1,4 +1,5 @@
-"""Per-class Dice and IoU of label maps, computed with MONAI."""
+"""Per-class Dice and IoU of label maps (computed with MONAI), and their statistics over cases:
+the one aggregation that validation, ``ldseg evaluate``, ``compare`` and the experiments share."""
 
 from __future__ import annotations
 
@@ -40,3 +41,38 @@ def dice_iou(
     absent = (pred_oh.sum(spatial) + truth_oh.sum(spatial))[0] == 0
     dice[absent], iou[absent] = torch.nan, torch.nan
     return dice.double().numpy(), iou.double().numpy()
+
+
+def class_statistics(scores: np.ndarray | list) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per-class mean, standard deviation and count over cases ``(N, C)`` with the NaN of the
+    empty-class rule left out; mean and SD are NaN for a class no case has."""
+    scores = np.asarray(scores, dtype=float)
+    present = ~np.isnan(scores)
+    counts = present.sum(0)
+    filled = np.where(present, scores, 0.0)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        means = filled.sum(0) / counts
+        stds = np.sqrt(np.where(present, (scores - means) ** 2, 0.0).sum(0) / counts)
+    return means, stds, counts
+
+
+def foreground_mean(class_values: np.ndarray) -> float:
+    """The mean over the foreground classes (1 and up) that have a value; NaN when none has."""
+    values = np.asarray(class_values, dtype=float)[1:]
+    values = values[~np.isnan(values)]
+    return float(values.mean()) if values.size else float("nan")
+
+
+def dice_summary(scores: np.ndarray | list) -> dict[str, float | list | None]:
+    """Per-class Dice over cases and its foreground mean, as every report states them: the
+    mean over cases of each class (empty-in-both left out), None where no case has the class."""
+    means = class_statistics(scores)[0]
+    return {
+        "mean_dice": as_number(foreground_mean(means)),
+        "class_dice": [as_number(m) for m in means],
+    }
+
+
+def as_number(value: float) -> float | None:
+    """A float for JSON: None for NaN."""
+    return None if np.isnan(value) else float(value)

@@ -1,4 +1,5 @@
-"""Overlay figures: image with the prediction as a translucent fill and the truth as contours."""
+"""Figures of masks: an image with the prediction as a translucent fill and the truth as
+contours, one colour per class, with a legend; and saving any figure atomically."""
 
 from __future__ import annotations
 
@@ -37,7 +38,9 @@ def _display_image(image: np.ndarray) -> np.ndarray:
     return np.clip((shown - low) / (high - low), 0, 1) if high > low else np.zeros_like(shown)
 
 
-def _draw(ax, image: np.ndarray, pred: np.ndarray, truth: np.ndarray | None, title: str | None):
+def draw_overlay(
+    ax, image: np.ndarray, pred: np.ndarray, truth: np.ndarray | None, title: str | None
+) -> None:
     """Draw one panel; 3D inputs ``(C, X, Y, Z)`` show their middle slice along the last axis."""
     image, pred = np.asarray(image, dtype=np.float32), np.asarray(pred)
     if image.ndim == 4:
@@ -59,15 +62,20 @@ def _draw(ax, image: np.ndarray, pred: np.ndarray, truth: np.ndarray | None, tit
         ax.set_title(title, fontsize=9)
 
 
-def _save(fig: Figure, out_path: str | Path, class_names: Sequence[str] | None) -> Path:
+def class_legend(fig: Figure, class_names: Sequence[str] | None) -> None:
+    """A legend of the foreground classes' colours below the figure (none without names)."""
     if class_names:
         handles = [
             Patch(color=class_colour(c), label=name) for c, name in enumerate(class_names) if c
         ]
         ncol = min(len(handles), 6)
         fig.legend(handles=handles, loc="outside lower center", ncol=ncol, frameon=False)
+
+
+def save_figure(fig: Figure, path: str | Path, dpi: int = 110) -> Path:
+    """Render a matplotlib figure (Agg, no display) to a PNG atomically."""
     FigureCanvasAgg(fig)
-    return atomic_write(out_path, lambda tmp: fig.savefig(tmp, format="png", dpi=100))
+    return atomic_write(path, lambda tmp: fig.savefig(tmp, format="png", dpi=dpi))
 
 
 def save_overlay(
@@ -83,8 +91,9 @@ def save_overlay(
     ``class_names`` (background first) adds a legend.
     """
     fig = Figure(figsize=(5, 5.4 if class_names else 5), layout="constrained")
-    _draw(fig.add_subplot(), image, pred, truth, title)
-    return _save(fig, out_path, class_names)
+    draw_overlay(fig.add_subplot(), image, pred, truth, title)
+    class_legend(fig, class_names)
+    return save_figure(fig, out_path, dpi=100)
 
 
 def save_overlay_grid(
@@ -101,7 +110,8 @@ def save_overlay_grid(
     fig = Figure(figsize=(3 * ncols, 3 * nrows + (0.4 if class_names else 0)), layout="constrained")
     axes = fig.subplots(nrows, ncols, squeeze=False).ravel()
     for ax, (image, pred, truth, title) in zip(axes, items, strict=False):
-        _draw(ax, image, pred, truth, title)
+        draw_overlay(ax, image, pred, truth, title)
     for ax in axes[len(items) :]:
         ax.set_axis_off()
-    return _save(fig, out_path, class_names)
+    class_legend(fig, class_names)
+    return save_figure(fig, out_path, dpi=100)

@@ -6,12 +6,19 @@ from __future__ import annotations
 import base64
 import html
 import tempfile
+from collections.abc import Mapping
 from pathlib import Path
 
-from ldseg.data.io import file_stem, list_images, list_masks, pair_files, read_image, read_mask
+from ldseg.config import DataConfig
+from ldseg.data.cases import read_truth
+from ldseg.data.formats import file_stem
+from ldseg.data.pairing import list_images, list_masks, pair_files
+from ldseg.data.readers import read_image, read_mask
 from ldseg.evaluation.overlay import save_overlay
 from ldseg.evaluation.surface import EMPTY_CLASS_RULE
-from ldseg.utils import atomic_write_text
+from ldseg.utils import atomic_write_text, fmt
+
+Sources = Mapping[str, tuple[Path, Path, Path]]  # case stem -> (image, prediction, truth) files
 
 STYLE = """
 body { font-family: system-ui, sans-serif; margin: 2em; color: #222; max-width: 70em; }
@@ -40,9 +47,10 @@ def ranked_cases(report: dict) -> list[tuple[str, dict]]:
 
 
 def _fmt(mean: float | None, std: float | None = None, digits: int = 4) -> str:
-    if mean is None:
-        return "n/a"
-    return f"{mean:.{digits}f}" + ("" if std is None else f" ± {std:.{digits}f}")
+    """``mean ± std``; ``n/a`` without a mean."""
+    if mean is None or std is None:
+        return fmt(mean, digits)
+    return f"{fmt(mean, digits)} ± {fmt(std, digits)}"
 
 
 def _summary_table(report: dict) -> str:
@@ -81,33 +89,40 @@ def _case_table(report: dict) -> str:
     return "<table>\n" + "\n".join(rows) + "\n</table>"
 
 
-def _overlays(
-    report: dict, images: Path, preds: Path, truths: Path, class_names: list | None
-) -> list[str]:
-    """``<figure>`` elements with base64 PNG overlays of the ranked cases."""
+def folder_sources(images: str | Path, preds: str | Path, truths: str | Path) -> dict:
+    """The image, prediction and truth files of each case of three folders, by stem."""
     image_by_stem = {file_stem(p): p for p in list_images(images)}
     pred_by_stem = {file_stem(p): p for p in list_masks(preds)}
-    truth_by_stem = {
-        pair.stem: pair.mask
-        for pair in pair_files(list(image_by_stem.values()), list_masks(truths), truths)
+    pairs = pair_files(list(image_by_stem.values()), list_masks(truths), truths)
+    return {
+        pair.stem: (pair.image, pred_by_stem[pair.stem], pair.mask)
+        for pair in pairs
+        if pair.stem in pred_by_stem
     }
+
+
+def _overlays(
+    report: dict, sources: Sources, class_names: list | None, data: DataConfig | None
+) -> list[str]:
+    """``<figure>`` elements with base64 PNG overlays of the ranked cases."""
     figures = []
     with tempfile.TemporaryDirectory() as tmp:
         for label, case in ranked_cases(report):
             stem = case["case"]
+            image, pred, truth = sources[stem]
             title = f"{label}: {stem}, mean Dice {case['mean_dice']:.3f}"
             path = save_overlay(
-                read_image(image_by_stem[stem])[0],
-                read_mask(pred_by_stem[stem]),
+                read_image(image)[0],
+                read_mask(pred),
                 Path(tmp) / f"{label}.png",
-                read_mask(truth_by_stem[stem]),
+                read_truth(truth, data)[0],
                 title,
                 class_names,
             )
-            data = base64.b64encode(path.read_bytes()).decode("ascii")
+            data_uri = base64.b64encode(path.read_bytes()).decode("ascii")
             caption = html.escape(title)
             figures.append(
-                f'<figure><img alt="{caption}" src="data:image/png;base64,{data}">'
+                f'<figure><img alt="{caption}" src="data:image/png;base64,{data_uri}">'
                 f"<figcaption>{caption}</figcaption></figure>"
             )
     return figures
@@ -116,16 +131,16 @@ def _overlays(
 def write_html_report(
     report: dict,
     out_path: str | Path,
-    images: str | Path | None = None,
-    preds: str | Path | None = None,
-    truths: str | Path | None = None,
+    sources: Sources | None = None,
     title: str = "LDSeg evaluation",
     command: str | None = None,
+    data: DataConfig | None = None,
 ) -> Path:
-    """Write ``report`` (from :func:`ldseg.evaluation.evaluate_folders`) as one HTML file.
+    """Write ``report`` (from :func:`ldseg.evaluation.evaluate_masks`) as one HTML file.
 
-    With ``images``, ``preds`` and ``truths`` folders it shows overlays (prediction filled,
-    truth outlined) of the best, median and worst cases by foreground mean Dice.
+    With ``sources`` (each case's image, prediction and truth files; see
+    :func:`folder_sources`) it shows overlays (prediction filled, truth outlined, read with
+    ``data``'s settings) of the best, median and worst cases by foreground mean Dice.
     """
     names = report.get("class_names")
     parts = [
@@ -139,9 +154,9 @@ def write_html_report(
     parts += ["<h2>Summary</h2>", _summary_table(report)]
     parts.append(f"<p><b>Empty classes.</b> {html.escape(EMPTY_CLASS_RULE)}</p>")
     parts.append("<h2>Best, median and worst cases</h2>")
-    if images and preds and truths:
+    if sources:
         parts.append("<p>Prediction filled, truth outlined; 3D shows the middle slice.</p>")
-        parts += _overlays(report, Path(images), Path(preds), Path(truths), names)
+        parts += _overlays(report, sources, names, data)
     else:
         parts.append("<p>No overlays: give the image folder (<code>--images</code>).</p>")
     parts += ["<h2>Per case</h2>", "<details><summary>show</summary>", _case_table(report)]

@@ -22,16 +22,19 @@ import numpy as np
 import torch
 from matplotlib.figure import Figure
 
-from ldseg.data.dataset import read_case
+from ldseg.data.cases import read_cases
 from ldseg.data.layouts import discover
 from ldseg.data.transforms import resize_mask
 from ldseg.errors import LDSegError
-from ldseg.evaluation.metrics import dice_iou
-from ldseg.experiments.common import fmt, run_label, save_figure
+from ldseg.evaluation.metrics import dice_iou, dice_summary
+from ldseg.evaluation.overlay import save_figure
+from ldseg.experiments.common import run_label
 from ldseg.experiments.results import write_results
 from ldseg.inference import Predictor
-from ldseg.model import LDSeg
+from ldseg.inference.pipeline import initial_noise
+from ldseg.models import LDSeg
 from ldseg.nets.blocks import standardize
+from ldseg.utils import fmt
 
 DEFAULT_STEPS = (1, 2, 50)
 
@@ -87,8 +90,8 @@ def latent_probabilities(
     correlation = float("nan")
     for k in steps:
         generator = torch.Generator(predictor.device).manual_seed(seed)
-        noise = predictor.initial_noise(image.shape[2:], generator)
-        z = model.reverse(z_i, noise, predictor.make_sampler(k, sampler), generator)
+        noise = initial_noise(model, image.shape[2:], generator)
+        z = model.reverse(z_i, noise, predictor.pipeline(k, sampler).sampler, generator)
         probs[f"K={k}"] = decode(z)
         if k == 2:
             correlation = pearson(z, z0)
@@ -118,10 +121,9 @@ def diagnose(
     num_classes = predictor.model.num_classes
     scores: dict[str, list[np.ndarray]] = {}
     correlations = []
-    for pair in pairs:
-        image, truth, meta = read_case(pair, config.data)
-        tensor = predictor.preprocess(image, pair.image, meta.get("spacing"))
-        mask = resize_mask(torch.as_tensor(truth)[None], tensor.shape[1:])
+    for case in read_cases(pairs, config.data):
+        tensor = predictor.preprocess(case.image, case.path, case.spacing)
+        mask = resize_mask(torch.as_tensor(case.mask)[None], tensor.shape[1:])
         if not config.data.resize:
             tensor, mask = window_around_foreground(tensor, mask, config.data.size)
         probs, correlation = latent_probabilities(predictor, tensor, mask, steps, seed, sampler)
@@ -129,18 +131,7 @@ def diagnose(
         for name, p in probs.items():
             dice = dice_iou(p.argmax(0).numpy(), mask[0].numpy(), num_classes)[0]
             scores.setdefault(name, []).append(dice)
-    routes = {}
-    for name, rows in scores.items():
-        dice = np.array(rows, dtype=float)
-        counts = (~np.isnan(dice)).sum(0)
-        per_class = [
-            float(np.nanmean(d)) if n else None for d, n in zip(dice.T, counts, strict=True)
-        ]
-        foreground = [d for d in per_class[1:] if d is not None]
-        routes[name] = {
-            "class_dice": per_class,
-            "mean_dice": float(np.mean(foreground)) if foreground else None,
-        }
+    routes = {name: dice_summary(rows) for name, rows in scores.items()}
     finite = [c for c in correlations if np.isfinite(c)]
     return {
         "num_cases": len(pairs),

@@ -5,12 +5,15 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-from ldseg.data.io import find_pairs
-from ldseg.evaluation import evaluate_folders
+from ldseg.data.formats import file_stem, mask_suffix
+from ldseg.data.layouts import discover
+from ldseg.data.pairing import Pair
+from ldseg.evaluation import evaluate_masks
 from ldseg.evaluation.report import write_html_report
-from ldseg.experiments.common import fmt, run_label
+from ldseg.experiments.common import run_label
 from ldseg.experiments.results import write_results
 from ldseg.inference import Predictor
+from ldseg.utils import fmt
 
 
 def run_evaluate(
@@ -21,28 +24,38 @@ def run_evaluate(
     sampler: str | None = None,
     seed: int = 0,
     weights: str = "best",
+    split: str = "val",
     command: str | None = None,
 ) -> dict:
-    """Predict every image of ``data`` into ``out_dir/predictions``; write ``evaluation.json``,
-    the per-case ``evaluation.csv``, ``report.html`` and ``results.json``."""
+    """Predict every image of ``split`` of ``data`` (read with the run's data settings) into
+    ``out_dir/predictions``; write ``evaluation.json``, the per-case ``evaluation.csv``,
+    ``report.html`` and ``results.json``."""
     out_dir = Path(out_dir)
     predictor = Predictor.from_run(run, weights)
-    pairs = find_pairs(data)
+    config = predictor.config
+    pairs = discover(data, config.data.layout).pairs(split)
     predictions = out_dir / "predictions"
     start = time.perf_counter()
-    predictor.predict_files([p.image for p in pairs], predictions, steps, sampler, seed)
+    images = [p.image for p in pairs]
+    predictor.predict_files(images, predictions, steps=steps, sampler=sampler, seed=seed)
     per_image = (time.perf_counter() - start) / len(pairs)
-    names = predictor.config.data.class_names
-    num_classes = predictor.model.num_classes
-    report = evaluate_folders(
-        predictions, data, num_classes, out_dir / "evaluation.json", names, surface=True
+    scored = [
+        Pair(predictions / f"{file_stem(p.image)}{mask_suffix(p.image)}", p.mask, p.stem)
+        for p in pairs
+    ]
+    report = evaluate_masks(
+        scored,
+        predictor.model.num_classes,
+        out_dir / "evaluation.json",
+        config.data.class_names,
+        surface=True,
+        data=config.data,
     )
+    sources = {p.stem: (p.image, s.image, p.mask) for p, s in zip(pairs, scored, strict=True)}
     title = f"LDSeg evaluation: {run_label(run)} on {Path(data).name}"
-    html = write_html_report(
-        report, out_dir / "report.html", data, predictions, data, title, command
-    )
+    html = write_html_report(report, out_dir / "report.html", sources, title, command, config.data)
     summary = {key: value for key, value in report.items() if key != "cases"}
-    sampling = predictor.config.sampling
+    sampling = config.sampling
     results = {
         "run": str(run),
         "data": str(data),

@@ -8,17 +8,12 @@ from pathlib import Path
 import torch
 from matplotlib.figure import Figure
 
-from ldseg.experiments.common import (
-    dice_summary,
-    fmt,
-    load_cases,
-    preprocess_cases,
-    run_label,
-    save_figure,
-    segment,
-)
+from ldseg.errors import LDSegError
+from ldseg.evaluation.overlay import save_figure
+from ldseg.experiments.common import case_dice, preprocess_cases, run_cases, run_label, segment
 from ldseg.experiments.results import write_results
 from ldseg.inference import Predictor
+from ldseg.utils import fmt
 
 DEFAULT_SIGMAS = (0.0, 0.05, 0.1, 0.15, 0.2)
 
@@ -48,25 +43,30 @@ def run_noise(
     seed: int = 0,
     max_cases: int | None = None,
     weights: str = "best",
+    split: str = "val",
     command: str | None = None,
 ) -> dict:
-    """Segment the test set of ``data`` with N(0, sigma) added to every normalised, resized
-    image, for each sigma and run; write ``noise.png`` and ``results.json``.
+    """Segment the test set (``split`` of ``data``, read with each run's data settings) with
+    N(0, sigma) added to every normalised, resized image, for each sigma and run; write
+    ``noise.png`` and ``results.json``.
 
     The noise field of a case is one standard-normal draw (seeded by ``seed``) scaled by sigma,
     so the curves differ only in sigma; images are not clipped after adding it.
     """
     out_dir = Path(out_dir)
-    cases = load_cases(data, max_cases)
     curves = []
     for run in runs:
         predictor = Predictor.from_run(run, weights)
-        clean = preprocess_cases(predictor, cases)
+        cases = run_cases(predictor, data, split, max_cases)
+        images = preprocess_cases(predictor, cases)
+        if len({image.shape for image in images}) > 1:
+            raise LDSegError(f"{run}: the noise experiment needs a run that resizes its images")
+        clean = torch.stack(images)
         unit = torch.randn(clean.shape, generator=torch.Generator().manual_seed(seed))
         rows = []
         for sigma in sorted(set(sigmas)):
             masks = segment(predictor, clean + sigma * unit, cases, steps, sampler, seed)
-            rows.append({"sigma": sigma, **dice_summary(masks, cases, predictor.model.num_classes)})
+            rows.append({"sigma": sigma, **case_dice(masks, cases, predictor.model.num_classes)})
             print(f"{run_label(run)}  sigma={sigma:.3f}  Dice {fmt(rows[-1]['mean_dice'])}")
         sampling = predictor.config.sampling
         curves.append(

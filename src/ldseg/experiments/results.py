@@ -19,16 +19,6 @@ from ldseg.utils import atomic_write_text, usable_cpus
 PACKAGES = ("torch", "monai", "numpy", "scipy", "matplotlib", "nibabel", "pillow")
 
 
-def free_dir(base: str | Path) -> Path:
-    """``base`` if it is absent or empty, else the first free ``base-N``."""
-    base = Path(base)
-    candidate, n = base, 1
-    while candidate.exists() and any(candidate.iterdir()):
-        n += 1
-        candidate = base.with_name(f"{base.name}-{n}")
-    return candidate
-
-
 def _package_version(name: str) -> str | None:
     try:
         return version(name)

@@ -7,18 +7,12 @@ from pathlib import Path
 
 from matplotlib.figure import Figure
 
-from ldseg.experiments.common import (
-    dice_summary,
-    fmt,
-    load_cases,
-    median_seconds,
-    preprocess_cases,
-    run_label,
-    save_figure,
-    segment,
-)
+from ldseg.evaluation.overlay import save_figure
+from ldseg.experiments.common import case_dice, preprocess_cases, run_cases, run_label, segment
+from ldseg.experiments.measure import median_seconds
 from ldseg.experiments.results import write_results
 from ldseg.inference import Predictor
+from ldseg.utils import fmt
 
 DEFAULT_STEPS = (1, 2, 5, 10, 20, 50, 100, 1000)
 
@@ -66,23 +60,29 @@ def run_steps(
     repeats: int = 3,
     max_cases: int | None = None,
     weights: str = "best",
+    split: str = "val",
     command: str | None = None,
 ) -> dict:
-    """Segment the test set with each K; time one image per K (median of ``repeats`` after a
-    warm-up, preprocessing and resizing included); write ``steps.png`` and ``results.json``."""
+    """Segment the test set (``split`` of ``data``) with each K; time one image per K (median of
+    ``repeats`` after a warm-up, preprocessing and resizing included); write ``steps.png`` and
+    ``results.json``."""
     out_dir = Path(out_dir)
     predictor = Predictor.from_run(run, weights)
     sampler = sampler or predictor.config.sampling.sampler
-    cases = load_cases(data, max_cases)
+    cases = run_cases(predictor, data, split, max_cases)
     images = preprocess_cases(predictor, cases)
     num_classes = predictor.model.num_classes
     rows = []
+    first = cases[0]
     for k in sorted(set(steps)):
         masks = segment(predictor, images, cases, k, sampler, seed)
         timing = median_seconds(
-            lambda k=k: predictor.predict_array(cases[0].image, k, sampler, seed), repeats
+            lambda k=k: predictor.predict_array(
+                first.image, k, sampler, seed, spacing=first.spacing
+            ),
+            repeats,
         )
-        scores = dice_summary(masks, cases, num_classes)
+        scores = case_dice(masks, cases, num_classes)
         row = {"steps": k, "sampler": sampler, **scores}
         rows.append(row | {"seconds_per_image": timing["median_s"], "times_s": timing["times_s"]})
         print(f"K={k:5d}  Dice {fmt(scores['mean_dice'])}  {timing['median_s']:.4f} s/image")

@@ -19,10 +19,12 @@ from pathlib import Path
 
 from matplotlib.figure import Figure
 
-from ldseg.config import Config
 from ldseg.errors import LDSegError
-from ldseg.experiments.common import median_seconds, run_label, save_figure
+from ldseg.evaluation.overlay import save_figure
+from ldseg.experiments.common import run_label
+from ldseg.experiments.measure import median_seconds
 from ldseg.experiments.results import write_results
+from ldseg.runs import RunFolder
 
 DEFAULT_SIZES = {2: ("128", "256", "512"), 3: ("32", "64", "128")}
 
@@ -59,7 +61,7 @@ def measure(
     model = predictor.model
     model.check_size(shape)
     image = torch.rand(1, predictor.config.model.in_channels, *shape)
-    diffusion_sampler = predictor.make_sampler(steps, sampler)
+    diffusion_sampler = predictor.pipeline(steps, sampler).sampler
     before = _max_rss_mib()
 
     def sample() -> None:
@@ -122,7 +124,7 @@ def run_timing(
     out_dir = Path(out_dir)
     curves = []
     for run in map(Path, runs):
-        config = Config.load(run / "config.json")
+        config = RunFolder(run).load_config()
         dims = config.spatial_dims
         args = {
             "steps": steps or config.sampling.steps,

@@ -12,43 +12,16 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
-import nibabel as nib
 import numpy as np
 from matplotlib.figure import Figure
-from PIL import Image
 
-from ldseg.data.io import file_stem, is_volume
-from ldseg.evaluation.overlay import _draw, middle_slice
-from ldseg.experiments.common import dice_summary, fmt, load_cases, run_label, save_figure
+from ldseg.evaluation.overlay import draw_overlay, middle_slice, save_figure
+from ldseg.experiments.common import case_dice, run_cases, run_label
 from ldseg.experiments.results import write_results
 from ldseg.inference import Predictor
-from ldseg.inference.predictor import Prediction
-from ldseg.utils import atomic_write
+from ldseg.utils import fmt
 
 ECE_BINS = 15
-PNG_SCALE = 65535  # 16-bit PNG maps hold value * PNG_SCALE
-
-
-def write_uncertainty_maps(prediction: Prediction, reference: str | Path, out_dir: Path) -> list:
-    """Write ``<stem>_mean`` (mean foreground probability, 1 - P(background)) and ``<stem>_std``
-    (per-pixel SD) beside each other: float32 NIfTI with the reference's geometry for a NIfTI
-    reference, else 16-bit PNG holding ``value * 65535``."""
-    reference, stem = Path(reference), file_stem(reference)
-    maps = {"mean": 1 - prediction.probabilities[0], "std": prediction.std}
-    paths = []
-    for name, values in maps.items():
-        values = np.asarray(values, dtype=np.float32)
-        if is_volume(reference):
-            ref = nib.load(reference)
-            header = ref.header.copy()
-            header.set_data_dtype(np.float32)
-            image = type(ref)(values, ref.affine, header)
-            paths.append(atomic_write(out_dir / f"{stem}_{name}.nii.gz", image.to_filename))
-        else:
-            scaled = np.round(np.clip(values, 0, 1) * PNG_SCALE).astype(np.uint16)
-            save = Image.fromarray(scaled).save
-            paths.append(atomic_write(out_dir / f"{stem}_{name}.png", save))
-    return paths
 
 
 def roc_curve(scores: np.ndarray, positive: np.ndarray) -> tuple[np.ndarray, np.ndarray, float]:
@@ -98,8 +71,9 @@ def plot_maps(examples: Sequence[dict], path: Path) -> Path:
     vmax = max(float(e["std"].max()) for e in examples) or 1.0
     for row, e in zip(axes, examples, strict=True):
         flat = middle_slice if e["truth"].ndim == 3 else np.asarray
-        _draw(row[0], e["image"], np.zeros_like(e["truth"]), e["truth"], f"{e['stem']}: truth")
-        _draw(row[1], e["image"], e["mask"], None, f"mean of samples, Dice {e['dice']:.3f}")
+        truth = e["truth"]
+        draw_overlay(row[0], e["image"], np.zeros_like(truth), truth, f"{e['stem']}: truth")
+        draw_overlay(row[1], e["image"], e["mask"], None, f"mean of samples, Dice {e['dice']:.3f}")
         _map_panel(fig, row[2], flat(e["foreground"]), "mean P(foreground)", "magma", 1.0)
         _map_panel(fig, row[3], flat(e["std"]), "SD over samples", "viridis", vmax)
         wrong = flat((e["mask"] != e["truth"]).astype(float))
@@ -147,28 +121,32 @@ def run_uncertainty(
     max_cases: int | None = None,
     num_examples: int = 4,
     weights: str = "best",
+    split: str = "val",
     command: str | None = None,
 ) -> dict:
-    """Sample every test case ``samples`` times; measure AUROC of the SD for errors and the ECE
-    of the mean; write ``uncertainty_maps.png``, ``uncertainty_roc.png`` and ``results.json``."""
+    """Sample every test case (``split`` of ``data``) ``samples`` times; measure AUROC of the SD
+    for errors and the ECE of the mean; write ``uncertainty_maps.png``, ``uncertainty_roc.png``
+    and ``results.json``."""
     out_dir = Path(out_dir)
     predictor = Predictor.from_run(run, weights)
-    cases = load_cases(data, max_cases)
+    cases = run_cases(predictor, data, split, max_cases)
     num_classes = predictor.model.num_classes
     stds, wrongs, confidences, masks, examples = [], [], [], [], []
     shown = set(np.linspace(0, len(cases) - 1, min(num_examples, len(cases))).round().astype(int))
     for i, case in enumerate(cases):
-        pred = predictor.predict_array(case.image, steps, sampler, seed, case.stem, samples)
-        wrong = pred.mask != case.truth
+        pred = predictor.predict_array(
+            case.image, steps, sampler, seed, case.path, samples, case.spacing
+        )
+        wrong = pred.mask != case.mask
         stds.append(pred.std.ravel())
         wrongs.append(wrong.ravel())
         confidences.append(pred.probabilities.max(0).ravel())
         masks.append(pred.mask)
         if i in shown:
-            dice = dice_summary([pred.mask], [case], num_classes)["mean_dice"]
+            dice = case_dice([pred.mask], [case], num_classes)["mean_dice"]
             maps = {"foreground": 1 - pred.probabilities[0], "std": pred.std, "dice": dice or 0.0}
             examples.append(
-                {"stem": case.stem, "image": case.image, "truth": case.truth, "mask": pred.mask}
+                {"stem": case.stem, "image": case.image, "truth": case.mask, "mask": pred.mask}
                 | maps
             )
     std, wrong = np.concatenate(stds), np.concatenate(wrongs)
@@ -188,7 +166,7 @@ def run_uncertainty(
         "error_rate": float(wrong.mean()),
         "mean_sd_wrong": float(std[wrong].mean()) if wrong.any() else None,
         "mean_sd_right": float(std[~wrong].mean()) if (~wrong).any() else None,
-        **dice_summary(masks, cases, num_classes),
+        **case_dice(masks, cases, num_classes),
         "calibration_bins": table,
     }
     print(

@@ -1,7 +1,8 @@
 """Export a run to one TorchScript or ONNX file that maps raw images to masks.
 
 The exported graph takes images ``(B, in_channels, *size)`` as float32 at the run's training
-size with raw intensities, normalises them as the run does, runs K DDIM steps (timesteps and
+size with raw intensities, normalises them as the run does (``normalize_batch``, the run's own
+normalisation in operations that trace), runs K DDIM steps (timesteps and
 alphas baked in as constants) from the fixed initial noise of seed 0, and returns
 ``(mask, probabilities)``: class indices ``(B, *size)`` (int64) and class probabilities
 ``(B, num_classes, *size)``. For an image already at the training size with the model's channel
@@ -19,56 +20,25 @@ import numpy as np
 import torch
 from torch import nn
 
-from ldseg.baselines import DeterministicSegmenter
+from ldseg.data.transforms import normalize_batch
+from ldseg.diffusion import DDIM
 from ldseg.errors import LDSegError, RunFolderError
+from ldseg.inference.pipeline import initial_noise
 from ldseg.inference.predictor import Predictor
-from ldseg.model import LDSeg
 from ldseg.utils import atomic_write
 
 EXPORT_FORMATS = ("torchscript", "onnx")
 EXPORT_SEED = 0  # the initial noise baked into an exported LDSeg
-PERCENTILES = (0.5, 99.5)  # data.intensity "percentile", as normalize_intensity clips
 TOLERANCE = 1e-4  # largest probability difference an export may show against PyTorch
-
-
-def normalize_batch(images: torch.Tensor, mode: str) -> torch.Tensor:
-    """``normalize_intensity`` of every image in a batch ``(B, C, *S)``, per image and channel,
-    in plain tensor operations that trace and export (the MONAI transforms do not)."""
-    flat = images.flatten(2)
-    stats = (*images.shape[:2], *[1] * (images.ndim - 2))
-    if mode == "zscore":  # NormalizeIntensity: a zero SD divides by 1
-        mean = flat.mean(2).reshape(stats)
-        std = flat.std(2, correction=0).reshape(stats)
-        return (images - mean) / torch.where(std == 0, torch.ones_like(std), std)
-    if mode == "minmax":  # ScaleIntensity: a constant channel becomes 0
-        low, high = flat.amin(2).reshape(stats), flat.amax(2).reshape(stats)
-        span = high - low
-        scaled = (images - low) / torch.where(span == 0, torch.ones_like(span), span)
-        return torch.where(span == 0, torch.zeros_like(scaled), scaled)
-    if mode == "percentile":  # ScaleIntensityRangePercentiles: torch.quantile, then clip
-        ordered = flat.sort(2).values
-        low, high = (_quantile(ordered, q / 100).reshape(stats) for q in PERCENTILES)
-        span = high - low
-        scaled = ((images - low) / torch.where(span == 0, torch.ones_like(span), span)).clamp(0, 1)
-        return torch.where(span == 0, images - low, scaled)
-    raise ValueError(f"unknown intensity normalisation {mode!r}")
-
-
-def _quantile(ordered: torch.Tensor, q: float) -> torch.Tensor:
-    """``torch.quantile`` (linear) along the last axis of sorted values of a fixed length."""
-    rank = torch.tensor(q, dtype=torch.float32) * (ordered.shape[-1] - 1)  # float32, as quantile
-    below = math.floor(rank)
-    above = min(below + 1, ordered.shape[-1] - 1)
-    return torch.lerp(ordered[..., below], ordered[..., above], (rank - below).item())
 
 
 def check_exportable(predictor: Predictor, run: str | Path = "run") -> None:
     """Raise :class:`RunFolderError` unless ``predictor``'s run can be exported."""
     model, data = predictor.model, predictor.config.data
-    if not isinstance(model, LDSeg | DeterministicSegmenter):
+    if not model.exportable:
         raise RunFolderError(
-            f"{run}: a {predictor.config.model.name!r} model cannot be exported (it draws new "
-            "noise while sampling); export supports ldseg runs and the resunet/unet baselines"
+            f"{run}: a {predictor.config.model.name!r} model cannot be exported; export "
+            "supports ldseg runs and the resunet/unet baselines"
         )
     if not data.resize:
         raise RunFolderError(
@@ -95,20 +65,19 @@ class ExportedSegmenter(nn.Module):
         self.intensity = predictor.config.data.intensity
         self.size = tuple(predictor.config.data.size)
         self.in_channels = predictor.config.model.in_channels
-        self.sampler = predictor.make_sampler(steps, "ddim")
-        noise = None
-        if isinstance(self.model, LDSeg):
-            generator = torch.Generator(device=predictor.device).manual_seed(EXPORT_SEED)
-            noise = predictor.initial_noise(self.size, generator)
-        self.register_buffer("noise", noise)
+        self.sampler = predictor.pipeline(steps, DDIM).sampler
+        generator = torch.Generator(device=predictor.device).manual_seed(EXPORT_SEED)
+        self.register_buffer("noise", initial_noise(self.model, self.size, generator))
         self.eval()
 
     def forward(self, images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Mask ``(B, *size)`` and probabilities ``(B, C, *size)`` of raw images."""
-        kwargs = {}
+        noise = None
         if self.noise is not None:
-            kwargs["noise"] = self.noise.expand(images.shape[0], *self.noise.shape[1:])
-        probs = self.model.sample(normalize_batch(images, self.intensity), self.sampler, **kwargs)
+            noise = self.noise.expand(images.shape[0], *self.noise.shape[1:])
+        probs = self.model.sample(
+            normalize_batch(images, self.intensity), self.sampler, noise=noise
+        )
         return probs.argmax(1), probs
 
 

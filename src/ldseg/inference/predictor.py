@@ -3,107 +3,22 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import torch
-from torch.utils.data import DataLoader, Dataset
 
 from ldseg.config import Config
-from ldseg.data.geometry import target_shape, window_inference
-from ldseg.data.io import file_stem, mask_suffix, read_image, write_mask
-from ldseg.data.transforms import preprocess_image, resize_probabilities
-from ldseg.errors import DataError, LDSegError, RunFolderError
-from ldseg.model import LDSeg
-from ldseg.models import build_model
-from ldseg.training.checkpoint import load_model_tensors, load_weights
+from ldseg.data.transforms import resize_probabilities
+from ldseg.errors import LDSegError
+from ldseg.inference.files import ImageFiles, preprocess, same_size_batches
+from ldseg.inference.pipeline import Frames, SegmentationPipeline
+from ldseg.inference.results import FileOptions, Prediction, SamplingOptions, Trajectory
+from ldseg.inference.writers import write_outputs, write_record
+from ldseg.models import Segmenter
+from ldseg.runs import RunFolder
 
-
-@dataclass
-class Prediction:
-    """A segmentation: class indices ``(*S)`` and class probabilities ``(C, *S)``.
-
-    With several samples, ``probabilities`` is their mean, ``mask`` its argmax and ``std`` the
-    per-pixel standard deviation over samples of the predicted class's probability ``(*S)``.
-    """
-
-    mask: np.ndarray
-    probabilities: np.ndarray
-    std: np.ndarray | None = None
-
-
-@dataclass
-class Trajectory:
-    """The reverse process of one sample: the latent at each timestep and its decoded mask.
-
-    ``timesteps[i]`` is the noise level of ``latents[i]`` (T for the initial noise, 0 for the
-    final latent); ``masks[i]`` is ``argmax label_decoder(latents[i])`` at the input size.
-    """
-
-    timesteps: list[int]
-    latents: list[np.ndarray]
-    masks: list[np.ndarray]
-
-
-def preprocess(
-    config: Config,
-    image: np.ndarray,
-    source: str | Path = "array",
-    spacing: Sequence[float] | None = None,
-) -> torch.Tensor:
-    """An image ``(C, *S)`` or ``(*S)`` of voxel ``spacing``, normalised and resized to the
-    run's training size (or, without ``data.resize``, kept or resampled to ``data.spacing``)."""
-    image = np.asarray(image, dtype=np.float32)
-    if image.ndim == config.spatial_dims:
-        image = image[None]
-    if image.ndim != config.spatial_dims + 1:
-        raise DataError(
-            f"{source}: expected a {config.spatial_dims}D image with a channel axis, "
-            f"got shape {image.shape}"
-        )
-    size = target_shape(image.shape[1:], spacing, config.data)
-    return preprocess_image(image, config.model.in_channels, config.data.intensity, size, source)
-
-
-@dataclass
-class LoadedImage:
-    """An image file read and preprocessed (``tensor``), or the error that stopped it."""
-
-    index: int
-    path: Path
-    tensor: torch.Tensor | None = None
-    shape: tuple[int, ...] = ()  # the input's spatial shape, to resize the prediction back
-    image: np.ndarray | None = None  # the image as read, kept only when asked for
-    error: LDSegError | None = None
-
-
-class ImageFiles(Dataset):
-    """Image files read and preprocessed for a run, e.g. in ``DataLoader`` worker processes;
-    a file that fails with an :class:`LDSegError` is returned with its error, not raised."""
-
-    def __init__(self, paths: Sequence[str | Path], config: Config, keep_images: bool = False):
-        self.paths = [Path(p) for p in paths]
-        self.config = config
-        self.keep_images = keep_images
-
-    def __len__(self) -> int:
-        return len(self.paths)
-
-    def __getitem__(self, index: int) -> LoadedImage:
-        path = self.paths[index]
-        try:
-            image, meta = read_image(path)
-            tensor = preprocess(self.config, image, path, meta["spacing"])
-        except LDSegError as err:
-            return LoadedImage(index, path, error=err)
-        shape = tuple(image.shape[-self.config.spatial_dims :])
-        return LoadedImage(index, path, tensor, shape, image if self.keep_images else None)
-
-
-def _as_is(item: LoadedImage) -> LoadedImage:
-    """The DataLoader's collate function: items are grouped into batches after loading."""
-    return item
+TRAJECTORY_FRAMES = 50  # states of the reverse process kept for --save-trajectory pictures
 
 
 class Predictor:
@@ -116,30 +31,28 @@ class Predictor:
         predictor.predict_file("case.png", "predictions/")
     """
 
-    def __init__(self, model: LDSeg, config: Config, device: str | torch.device = "cpu") -> None:
+    def __init__(
+        self,
+        model: Segmenter,
+        config: Config,
+        device: str | torch.device = "cpu",
+        run: RunFolder | None = None,
+        weights: str | None = None,
+    ) -> None:
         self.model = model.to(device).eval()
         self.config = config
         self.device = torch.device(device)
+        self.run, self.weights = run, weights  # where the model came from, for records
+        self._pipelines: dict[tuple, SegmentationPipeline] = {}
 
     @classmethod
     def from_run(
         cls, run_dir: str | Path, weights: str = "best", device: str | torch.device = "cpu"
     ) -> Predictor:
         """Load ``run_dir/config.json`` and ``run_dir/<weights>.safetensors`` (no pickle)."""
-        run_dir = Path(run_dir)
-        config_path = run_dir / "config.json"
-        if not config_path.is_file():
-            raise RunFolderError(f"{config_path}: not found; is {run_dir} a run folder?")
-        try:
-            config = Config.load(config_path)
-        except LDSegError as err:
-            raise RunFolderError(str(err)) from None
-        if not (config.model.in_channels and config.model.num_classes):
-            raise RunFolderError(f"{config_path}: in_channels and num_classes must be set")
-        model = build_model(config)
-        weights_path = run_dir / f"{weights}.safetensors"
-        load_model_tensors(model, load_weights(weights_path), weights_path)
-        return cls(model, config, device)
+        run = RunFolder(run_dir)
+        model, config = run.load_model(weights)
+        return cls(model, config, device, run, weights)
 
     def preprocess(
         self,
@@ -147,78 +60,39 @@ class Predictor:
         source: str | Path = "array",
         spacing: Sequence[float] | None = None,
     ) -> torch.Tensor:
-        """:func:`preprocess` with this run's configuration."""
+        """:func:`ldseg.inference.files.preprocess` with this run's configuration."""
         return preprocess(self.config, image, source, spacing)
 
-    def make_sampler(self, steps: int | None = None, sampler: str | None = None):
-        """A DDIM/DDPM sampler with K = ``steps`` timesteps (defaults: the run's); None for a
-        model without a noise schedule (a deterministic baseline)."""
-        try:
-            return self.model.make_sampler(
-                sampler or self.config.sampling.sampler,
-                self.config.sampling.steps if steps is None else steps,
+    def pipeline(
+        self, steps: int | None = None, sampler: str | None = None
+    ) -> SegmentationPipeline:
+        """The run's model with a sampler of K = ``steps`` (defaults: the run's) and its
+        inferer, built once for each sampler and K."""
+        sampling = self.config.sampling
+        key = (sampler or sampling.sampler, sampling.steps if steps is None else steps)
+        if key not in self._pipelines:
+            try:
+                diffusion_sampler = self.model.make_sampler(*key)
+            except ValueError as err:
+                raise LDSegError(str(err)) from None
+            self._pipelines[key] = SegmentationPipeline(
+                self.model, diffusion_sampler, self.config.data
             )
-        except ValueError as err:
-            raise LDSegError(str(err)) from None
+        return self._pipelines[key]
 
-    def initial_noise(
-        self, spatial_shape: Sequence[int], generator: torch.Generator
-    ) -> torch.Tensor:
-        """The initial LDSeg latent ``(1, 1, *latent)`` for an input of ``spatial_shape``, drawn
-        from ``generator`` as ``LDSeg.sample`` draws it."""
-        factor = self.model.latent_factor
-        latent = [1, 1, *(s // f for s, f in zip(spatial_shape, factor, strict=True))]
-        return torch.randn(latent, generator=generator, device=self.device)
-
-    def _sample(
-        self, images: torch.Tensor, diffusion_sampler, seeds: Sequence[int], **kwargs
-    ) -> torch.Tensor:
-        """``model.sample`` on a batch; an LDSeg latent starts from one noise draw per seed
-        (the first seed's generator goes on to the sampler, e.g. for DDPM's noise)."""
-        generators = [torch.Generator(device=self.device).manual_seed(s) for s in seeds]
-        if isinstance(self.model, LDSeg):
-            noise = [self.initial_noise(images.shape[2:], g) for g in generators]
-            kwargs["noise"] = torch.cat(noise)
-            if "trajectory" in kwargs:
-                kwargs["trajectory"].append(kwargs["noise"])
-        return self.model.sample(images, diffusion_sampler, generators[0], **kwargs)
-
-    @torch.no_grad()
-    def sample_batch(
-        self,
-        images: torch.Tensor,
-        steps: int | None = None,
-        sampler: str | None = None,
-        seeds: Sequence[int] = (0,),
-        batch_size: int = 16,
-    ) -> torch.Tensor:
-        """Class probabilities ``(B, C, *size)`` of preprocessed images ``(B, C, *size)``.
-
-        Image ``i`` starts from the noise seeded by ``seeds[i]``, the same noise
-        :meth:`predict_array` draws for that seed (a single seed is used for every image);
-        images run through the model ``batch_size`` at a time. Without ``data.resize`` each image
-        goes through a sliding window, every window starting from its image's seed.
-        """
-        seeds = list(seeds) * len(images) if len(seeds) == 1 else list(seeds)
-        if len(seeds) != len(images):
-            raise ValueError(f"{len(seeds)} seeds for {len(images)} images")
-        diffusion_sampler = self.make_sampler(steps, sampler)
-        if not self.config.data.resize:
-            return torch.cat(
-                [
-                    window_inference(
-                        lambda w, s=s: self._sample(w, diffusion_sampler, [s]),
-                        image[None].to(self.device),
-                        self.config.data,
-                    ).cpu()
-                    for image, s in zip(images, seeds, strict=True)
-                ]
-            )
-        out = []
-        for start in range(0, len(images), batch_size):
-            chunk = images[start : start + batch_size].to(self.device).contiguous()
-            out.append(self._sample(chunk, diffusion_sampler, seeds[start:][:batch_size]).cpu())
-        return torch.cat(out)
+    def describe(self, sampling: SamplingOptions) -> dict:
+        """Where the model comes from and how ``sampling`` resolves for it (the run's sampler
+        and K where it leaves them open; None for a deterministic model), with the config."""
+        sampler = self.pipeline(sampling.steps, sampling.sampler).sampler
+        name = sampling.sampler or self.config.sampling.sampler
+        return {
+            "run": None if self.run is None else str(self.run.path.resolve()),
+            "weights": self.weights,
+            "device": str(self.device),
+            "sampler": name if sampler else None,
+            "steps": len(sampler.timesteps) if sampler else None,
+            "config": self.config.to_dict(),
+        }
 
     @torch.no_grad()
     def predict_array(
@@ -230,6 +104,7 @@ class Predictor:
         source: str | Path = "array",
         samples: int = 1,
         spacing: Sequence[float] | None = None,
+        max_frames: int = 0,
     ) -> Prediction:
         """Segment one image ``(C, *S)`` (or ``(*S)`` for one channel) of any size.
 
@@ -238,105 +113,73 @@ class Predictor:
         ``samples`` > 1 draws that many samples (seeds ``seed``, ``seed + 1``, ...) and returns
         their mean probabilities, its argmax and the per-pixel standard deviation (``std``).
         ``spacing`` is the image's voxel spacing, needed when the run resamples to a spacing.
+        ``max_frames`` keeps the first sample's reverse process at up to that many evenly
+        spaced states (always the first and last) in ``trajectory``.
         """
         tensor = self.preprocess(image, source, spacing)
         shape = tuple(np.shape(image)[-self.config.spatial_dims :])
-        return self.predict_batch(tensor[None], [shape], steps, sampler, seed, samples)[0]
+        sampling = SamplingOptions(steps, sampler, seed, samples)
+        return self.predict_batch(tensor[None], [shape], sampling, max_frames=max_frames)[0]
 
     @torch.no_grad()
     def predict_batch(
         self,
         images: torch.Tensor,
         shapes: Sequence[Sequence[int]],
-        steps: int | None = None,
-        sampler: str | None = None,
-        seed: int = 0,
-        samples: int = 1,
+        sampling: SamplingOptions | None = None,
         batch_size: int = 16,
+        max_frames: int = 0,
     ) -> list[Prediction]:
         """Segment preprocessed images ``(N, C, *size)`` and resize each back to ``shapes[i]``.
 
-        Every image gets the samples :meth:`predict_array` would draw for it (seeds ``seed``,
-        ``seed + 1``, ...); the N x ``samples`` samples run through the model ``batch_size`` at
-        a time, so batching changes the speed, not the noise.
+        Every image gets the samples :meth:`predict_array` would draw for it; the N x
+        ``samples`` samples run through the model ``batch_size`` at a time, so batching changes
+        the speed, not the noise. ``max_frames`` keeps each image's first-sample trajectory.
         """
-        if samples < 1:
-            raise ValueError(f"samples must be at least 1, got {samples}")
-        rows = [(i, seed + s) for i in range(len(images)) for s in range(samples)]
-        dtype = torch.float64 if samples > 1 else torch.float32  # float32 holds one sample
+        options = sampling or SamplingOptions()
+        if options.samples < 1:
+            raise ValueError(f"samples must be at least 1, got {options.samples}")
+        pipeline = self.pipeline(options.steps, options.sampler)
+        rows = [(i, s) for i in range(len(images)) for s in range(options.samples)]
+        dtype = torch.float64 if options.samples > 1 else torch.float32  # float32 holds one
         total = torch.zeros(len(images), self.model.num_classes, *images.shape[2:], dtype=dtype)
-        squares = torch.zeros_like(total) if samples > 1 else None
+        squares = torch.zeros_like(total) if options.samples > 1 else None
+        trajectories: dict[int, Trajectory] = {}
         for start in range(0, len(rows), batch_size):
-            index, seeds = zip(*rows[start : start + batch_size], strict=True)
-            index = torch.tensor(index)
-            probs = self.sample_batch(images[index], steps, sampler, seeds, batch_size).to(dtype)
-            total.index_add_(0, index, probs)
+            index, sample = (list(v) for v in zip(*rows[start : start + batch_size], strict=True))
+            chunk = images[index].to(self.device).contiguous()
+            seeds = [options.seed + s for s in sample]
+            probs, frames = pipeline(chunk, seeds, batch_size=batch_size, max_frames=max_frames)
+            probs = probs.cpu().to(dtype)
+            total.index_add_(0, torch.tensor(index), probs)
             if squares is not None:
-                squares.index_add_(0, index, probs**2)
+                squares.index_add_(0, torch.tensor(index), probs**2)
+            for row, (i, s) in enumerate(zip(index, sample, strict=True)):
+                if frames is not None and s == 0:
+                    trajectories[i] = _trajectory(pipeline, frames, row, shapes[i])
         predictions = []
         for i, shape in enumerate(shapes):
-            mean = resize_probabilities((total[i] / samples).float(), shape)
+            mean = resize_probabilities((total[i] / options.samples).float(), shape)
             mask = mean.argmax(0)
             std = None
             if squares is not None:
-                variance = (squares[i] / samples - (total[i] / samples) ** 2).clamp(min=0).float()
+                mean_square = squares[i] / options.samples
+                variance = (mean_square - (total[i] / options.samples) ** 2).clamp(min=0).float()
                 std = resize_probabilities(variance.sqrt(), shape).gather(0, mask[None])[0].numpy()
-            predictions.append(Prediction(mask.numpy().astype(np.uint8), mean.numpy(), std))
+            mask = mask.numpy().astype(np.uint8)
+            predictions.append(Prediction(mask, mean.numpy(), std, trajectories.get(i)))
         return predictions
 
-    @torch.no_grad()
-    def predict_trajectory(
-        self,
-        image: np.ndarray,
-        steps: int | None = None,
-        sampler: str | None = None,
-        seed: int = 0,
-        source: str | Path = "array",
-        max_frames: int = 50,
-    ) -> tuple[Prediction, Trajectory]:
-        """Segment like :meth:`predict_array` and keep the latent and its decoded mask at up to
-        ``max_frames`` evenly spaced points of the reverse process (always the first and last)."""
-        if not isinstance(self.model, LDSeg):
-            raise LDSegError(
-                f"a reverse-process trajectory needs an LDSeg run, not {type(self.model).__name__}"
-            )
-        tensor = self.preprocess(image, source)[None].to(self.device)
-        shape = np.shape(image)[-self.config.spatial_dims :]
-        diffusion_sampler = self.make_sampler(steps, sampler)
-        latents: list[torch.Tensor] = []
-        probs = self._sample(tensor, diffusion_sampler, [seed], trajectory=latents)[0].cpu()
-        probs = resize_probabilities(probs, shape)
-        timesteps = [*diffusion_sampler.timesteps.tolist(), 0]
-        kept = np.unique(np.linspace(0, len(latents) - 1, max(max_frames, 2)).round().astype(int))
-        masks = []
-        for i in kept:
-            decoded = torch.softmax(self.model.label_decoder(latents[i]), dim=1)[0].cpu()
-            masks.append(resize_probabilities(decoded, shape).argmax(0).numpy().astype(np.uint8))
-        trajectory = Trajectory(
-            [timesteps[i] for i in kept], [latents[i][0, 0].cpu().numpy() for i in kept], masks
-        )
-        return Prediction(probs.argmax(0).numpy().astype(np.uint8), probs.numpy()), trajectory
-
-    def predict_file(
-        self,
-        path: str | Path,
-        out_dir: str | Path,
-        steps: int | None = None,
-        sampler: str | None = None,
-        seed: int = 0,
-        samples: int = 1,
-        save_uncertainty: bool = False,
-        save_trajectory: bool = False,
-    ) -> Path:
-        """Segment an image file into ``out_dir`` (see :meth:`predict_files`); returns the mask's
-        path and raises the file's error."""
-        options = (steps, sampler, seed, samples, save_uncertainty, save_trajectory)
-        return self.predict_files([path], out_dir, *options)[0]
+    def predict_file(self, path: str | Path, out_dir: str | Path, **options) -> Path:
+        """Segment one image file into ``out_dir`` (see :meth:`predict_files`); returns the
+        mask's path and raises the file's error."""
+        return self.predict_files([path], out_dir, **options)[0]
 
     def predict_files(
         self,
         paths: Sequence[str | Path],
         out_dir: str | Path,
+        *,
         steps: int | None = None,
         sampler: str | None = None,
         seed: int = 0,
@@ -356,78 +199,51 @@ class Predictor:
         ``samples`` > 1 writes the argmax of the mean of that many samples; ``save_uncertainty``
         (needs ``samples`` > 1) also writes the mean foreground probability and the per-pixel
         SD into ``out_dir/uncertainty``; ``save_trajectory`` writes a picture strip and a GIF of
-        the reverse process (sample ``seed``) into ``out_dir/trajectory``.
+        the reverse process (sample ``seed``, recorded while segmenting) into
+        ``out_dir/trajectory``. ``out_dir/prediction.json`` records what was done: the run,
+        these options resolved, and every input's mask or error.
 
         A file that fails with an :class:`LDSegError` is passed to ``on_error`` and skipped, or
         raised without ``on_error``. Returns the written masks' paths in input order.
         """
-        if save_uncertainty and samples < 2:
-            raise LDSegError("uncertainty maps need at least 2 samples")
-        if batch_size < 1 or workers < 0:
-            raise LDSegError(
-                f"batch size must be >= 1 and workers >= 0, got {batch_size}, {workers}"
-            )
+        sampling = SamplingOptions(steps, sampler, seed, samples)
+        options = FileOptions(sampling, save_uncertainty, save_trajectory, batch_size, workers)
+        if options.problems():
+            raise LDSegError("; ".join(options.problems()))
         out_dir = Path(out_dir)
-        loader = DataLoader(
-            ImageFiles(paths, self.config, keep_images=save_trajectory),
-            batch_size=None,
-            num_workers=min(workers, len(paths)),
-            collate_fn=_as_is,
-        )
-        written: dict[int, Path] = {}
+        outcomes: dict[int, Path | LDSegError] = {}
 
-        def failed(err: LDSegError) -> None:
+        def failed(index: int, err: LDSegError) -> None:
+            outcomes[index] = err
             if on_error is None:
                 raise err
             on_error(err)
 
-        def segment(group: list[LoadedImage]) -> None:
+        files = ImageFiles(paths, self.config, keep_images=save_trajectory)
+        frames = TRAJECTORY_FRAMES if save_trajectory else 0
+        for group in same_size_batches(files, batch_size, workers, failed):
             images = torch.stack([item.tensor for item in group])
             shapes = [item.shape for item in group]
-            predictions = self.predict_batch(
-                images, shapes, steps, sampler, seed, samples, batch_size
-            )
+            predictions = self.predict_batch(images, shapes, sampling, batch_size, frames)
             for item, prediction in zip(group, predictions, strict=True):
                 try:
-                    written[item.index] = self._write_outputs(
-                        item, prediction, out_dir, steps, sampler, seed, save_uncertainty
+                    outcomes[item.index] = write_outputs(
+                        item, prediction, out_dir, self.config.data.class_names, save_uncertainty
                     )
                 except LDSegError as err:
-                    failed(err)
+                    failed(item.index, err)
+        write_record(out_dir, self.describe(sampling), options, files.paths, outcomes)
+        return [p for _, p in sorted(outcomes.items()) if isinstance(p, Path)]
 
-        groups: dict[tuple[int, ...], list[LoadedImage]] = {}
-        for item in loader:
-            if item.error is not None:
-                failed(item.error)
-                continue
-            group = groups.setdefault(tuple(item.tensor.shape), [])
-            group.append(item)
-            if len(group) == batch_size:
-                segment(groups.pop(tuple(item.tensor.shape)))
-        for group in groups.values():
-            segment(group)
-        return [written[i] for i in sorted(written)]
 
-    def _write_outputs(
-        self,
-        item: LoadedImage,
-        prediction: Prediction,
-        out_dir: Path,
-        steps: int | None,
-        sampler: str | None,
-        seed: int,
-        save_uncertainty: bool,
-    ) -> Path:
-        """Write a file's mask, and its uncertainty maps and trajectory figures if asked."""
-        stem = file_stem(item.path)
-        if item.image is not None:
-            from ldseg.experiments.trajectory import save_trajectory_figures
-
-            _, trajectory = self.predict_trajectory(item.image, steps, sampler, seed, item.path)
-            names = self.config.data.class_names
-            save_trajectory_figures(item.image, trajectory, out_dir / "trajectory", stem, names)
-        if save_uncertainty:
-            from ldseg.experiments.uncertainty import write_uncertainty_maps
-
-            write_uncertainty_maps(prediction, item.path, out_dir / "uncertainty")
-        return write_mask(prediction.mask, item.path, out_dir / f"{stem}{mask_suffix(item.path)}")
+def _trajectory(
+    pipeline: SegmentationPipeline, frames: Frames, row: int, shape: Sequence[int]
+) -> Trajectory:
+    """Row ``row`` of a pipeline's frames, the masks resized to the input ``shape``."""
+    timesteps = [*pipeline.sampler.timesteps.tolist(), 0]
+    masks = [
+        resize_probabilities(p[row].cpu(), shape).argmax(0).numpy().astype(np.uint8)
+        for p in frames.probabilities
+    ]
+    latents = [z[row, 0].cpu().numpy() for z in frames.latents]
+    return Trajectory([timesteps[i] for i in frames.indices], latents, masks)

@@ -1,0 +1,59 @@
+"""``ldseg evaluate``: a folder of predicted masks against a folder of truth masks."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from ldseg.cli.common import command_line
+from ldseg.utils import fmt
+
+
+def add_parser(sub: argparse._SubParsersAction) -> None:
+    evaluate = sub.add_parser("evaluate", help="Dice and IoU of predicted masks against truth")
+    evaluate.add_argument("--pred", type=Path, required=True, help="folder of predicted masks")
+    evaluate.add_argument("--truth", type=Path, required=True, help="folder of true masks")
+    evaluate.add_argument("--classes", type=int, help="number of classes (default: from the data)")
+    evaluate.add_argument(
+        "--run",
+        type=Path,
+        help="run folder whose data settings (binarize, class mapping), classes and class names "
+        "apply to the truth masks, as training read its masks",
+    )
+    evaluate.add_argument(
+        "--out", type=Path, help="JSON report (default: PRED/evaluation.json); CSV beside it"
+    )
+    evaluate.add_argument(
+        "--report", action="store_true", help="also write report.html beside the JSON report"
+    )
+    evaluate.add_argument("--images", type=Path, help="image folder, for the report's overlays")
+    evaluate.set_defaults(handler=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from ldseg.evaluation import evaluate_masks, format_report, pair_folders
+
+    data, classes, names = None, args.classes, None
+    if args.run is not None:
+        from ldseg.runs import RunFolder
+
+        config = RunFolder(args.run).load_config()
+        data, classes = config.data, classes or config.model.num_classes
+        if config.data.class_names and len(config.data.class_names) == classes:
+            names = config.data.class_names
+    out = args.out or args.pred / "evaluation.json"
+    report = evaluate_masks(
+        pair_folders(args.pred, args.truth), classes, out, names, surface=True, data=data
+    )
+    print(format_report(report))
+    print(f"report: {out} (per case: {out.with_suffix('.csv')})")
+    unit = report["distance_unit"]
+    print(f"fg mean HD95 {fmt(report['mean_hd95'])} {unit}, ASD {fmt(report['mean_asd'])} {unit}")
+    if args.report:
+        from ldseg.evaluation.report import folder_sources, write_html_report
+
+        html = out.with_name("report.html")
+        sources = folder_sources(args.images, args.pred, args.truth) if args.images else None
+        write_html_report(report, html, sources, command=command_line(args), data=data)
+        print(f"HTML report: {html}")
+    return 0

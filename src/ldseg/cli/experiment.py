@@ -1,0 +1,98 @@
+"""``ldseg experiment NAME``: each experiment's options; the run goes to ``EXPERIMENTS[NAME]``."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from ldseg.cli.common import add_run_options, comma_list, command_line
+from ldseg.utils import free_dir
+
+GLOBAL_OPTIONS = ("command", "experiment", "debug", "argv", "handler", "out")
+
+
+def add_parser(sub: argparse._SubParsersAction) -> None:
+    experiment = sub.add_parser(
+        "experiment", help="the paper's experiments; each writes results.json and figures"
+    )
+    names = experiment.add_subparsers(dest="experiment", required=True, metavar="EXPERIMENT")
+    one_k = {"type": int, "help": "sampling steps K (default: the run's)"}
+
+    def add(name: str, help: str, several_runs: bool = False, data: bool = True):
+        parser = names.add_parser(name, help=help)
+        if several_runs:
+            parser.add_argument(
+                "--run",
+                dest="runs",
+                metavar="RUN",
+                type=Path,
+                action="append",
+                required=True,
+                help="trained run folder (repeat the option for several)",
+            )
+        else:
+            parser.add_argument("--run", type=Path, required=True, help="trained run folder")
+        if data:
+            parser.add_argument(
+                "--data",
+                type=Path,
+                required=True,
+                help="test set: a folder with images/ and masks/, or any layout check-data knows",
+            )
+            parser.add_argument(
+                "--split", default="val", help="split of a dataset with splits (default: val)"
+            )
+        parser.add_argument(
+            "--out", type=Path, help=f"output folder (default: ./ldseg-{name}, or the next free)"
+        )
+        add_run_options(parser, sampler_help="default: the run's")
+        parser.set_defaults(handler=_run)
+        return parser
+
+    def seeded(parser: argparse.ArgumentParser, max_cases: bool = True) -> None:
+        parser.add_argument("--seed", type=int, default=0, help="seed of the initial noise")
+        if max_cases:
+            parser.add_argument("--max-cases", type=int, help="use only the first N test cases")
+
+    evaluate = add("evaluate", "accuracy table: Dice, IoU, HD95, ASD, per-case CSV, report.html")
+    evaluate.add_argument("--steps", **one_k)
+    seeded(evaluate, max_cases=False)
+    steps = add("steps", "Dice and time per image against the number of sampling steps K")
+    steps.add_argument(
+        "--steps", type=comma_list(int), help="values of K (default: 1,2,5,10,20,50,100,1000)"
+    )
+    steps.add_argument("--repeats", type=int, default=3, help="timed runs after a warm-up")
+    seeded(steps)
+    noise = add("noise", "Dice against Gaussian noise added to the test images", True)
+    noise.add_argument(
+        "--sigmas", type=comma_list(float), help="noise SDs (default: 0,0.05,0.1,0.15,0.2)"
+    )
+    noise.add_argument("--steps", **one_k)
+    seeded(noise)
+    timing = add("timing", "time per image and peak memory against image size", True, False)
+    sizes_help = "sizes N or NxN[xN] (default: 128,256,512 in 2D; 32,64,128 in 3D)"
+    timing.add_argument("--sizes", type=comma_list(str), help=sizes_help)
+    timing.add_argument("--steps", **one_k)
+    timing.add_argument("--repeats", type=int, default=5, help="timed runs after a warm-up")
+    diagnose = add(
+        "diagnose",
+        "what limits a run: label autoencoder ceiling, sampler at each K, the t = T map",
+    )
+    diagnose.add_argument("--steps", type=comma_list(int), help="values of K (default: 1,2,50)")
+    seeded(diagnose)
+    uncertainty = add("uncertainty", "uncertainty maps; does the SD point at errors?")
+    uncertainty.add_argument("--samples", type=int, default=20, help="samples per image")
+    uncertainty.add_argument("--steps", **one_k)
+    seeded(uncertainty)
+
+
+def _run(args: argparse.Namespace) -> int:
+    """Call the experiment with its options by name (each option is the parameter of the same
+    name; an option not given leaves the experiment's default)."""
+    from ldseg.experiments.registry import EXPERIMENTS  # imported when run: matplotlib
+
+    options = {k: v for k, v in vars(args).items() if k not in GLOBAL_OPTIONS and v is not None}
+    out = args.out or free_dir(f"ldseg-{args.experiment}")
+    EXPERIMENTS[args.experiment](out_dir=out, command=command_line(args), **options)
+    print(f"results: {out / 'results.json'}")
+    return 0

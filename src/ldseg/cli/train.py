@@ -1,0 +1,112 @@
+"""``ldseg train``: a new run folder from a dataset (a preset and overrides), or ``--resume``."""
+
+from __future__ import annotations
+
+import argparse
+import os
+from pathlib import Path
+
+from ldseg.config import LAYOUTS, PRECISIONS, Config
+from ldseg.errors import LDSegError
+from ldseg.models import MODEL_NAMES
+
+# Options that override a config entry: option dest -> (section, key).
+OVERRIDES = {
+    "size": ("data", "size"),
+    "classes": ("model", "num_classes"),
+    "epochs": ("train", "epochs"),
+    "batch_size": ("train", "batch_size"),
+    "lr": ("train", "lr"),
+    "seed": ("train", "seed"),
+    "model": ("model", "name"),
+    "max_minutes": ("train", "max_minutes"),
+    "sampling_steps": ("sampling", "steps"),
+    "precision": ("train", "precision"),
+}
+
+
+def add_parser(sub: argparse._SubParsersAction) -> None:
+    train = sub.add_parser(
+        "train",
+        help="train a model into a run folder (torchrun -m ldseg train ...: data-parallel)",
+    )
+    source = train.add_mutually_exclusive_group(required=True)
+    source.add_argument("--data", type=Path, help="dataset folder or pair list (see check-data)")
+    source.add_argument(
+        "--resume",
+        type=Path,
+        metavar="RUN_DIR",
+        help="continue an interrupted run from its last epoch, with its own config and data",
+    )
+    train.add_argument(
+        "--val-data", type=Path, help="validation set (default: DATA's val split, or hold out 10%%)"
+    )
+    train.add_argument("--layout", choices=LAYOUTS, help="dataset layout (default: detected)")
+    train.add_argument("--out", type=Path, help="run folder to create (needed with --data)")
+    train.add_argument("--config", type=Path, help="YAML or JSON preset (see configs/)")
+    train.add_argument("--model", choices=MODEL_NAMES, help="model to train (default: ldseg)")
+    train.add_argument("--quiet", action="store_true", help="no progress bars")
+    train.add_argument("--size", type=int, nargs="+", metavar="N", help="training size H W [D]")
+    train.add_argument("--classes", type=int, help="number of classes including background")
+    train.add_argument("--epochs", type=int, help="training epochs")
+    train.add_argument("--batch-size", type=int, help="images per batch and process")
+    train.add_argument("--lr", type=float, help="initial learning rate")
+    train.add_argument("--seed", type=int, help="random seed")
+    train.add_argument(
+        "--precision",
+        choices=PRECISIONS,
+        help="fp32 (default), bf16 autocast, or fp16 autocast with gradient scaling (GPU only)",
+    )
+    train.add_argument(
+        "--sampling-steps",
+        type=int,
+        help="steps K for validation and the run's default for predict (2; 50 suits "
+        "pixel-diffusion)",
+    )
+    train.add_argument(
+        "--max-minutes", type=float, help="wall-clock budget; stops after the epoch that ends it"
+    )
+    train.set_defaults(handler=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from ldseg.training import resume, train
+
+    if args.resume:
+        extra = ["val_data", "layout", "out", "config", *OVERRIDES]
+        given = ["--" + arg.replace("_", "-") for arg in extra if getattr(args, arg) is not None]
+        if given:
+            raise LDSegError(
+                f"--resume continues {args.resume} with its own config and data; "
+                f"drop {' '.join(given)}"
+            )
+        result = resume(args.resume, progress=not args.quiet)
+    elif args.out is None:
+        raise LDSegError("train --data needs --out RUN_DIR, the run folder to create")
+    else:
+        result = train(*new_training(args), args.out, progress=not args.quiet)
+    if os.environ.get("RANK", "0") == "0":  # one report under torchrun
+        print(
+            f"trained {result.epochs} epochs in {result.seconds:.0f} s; best validation Dice "
+            f"{result.best_val_dice:.4f} at epoch {result.best_epoch}; "
+            f"run folder {result.run_dir}"
+        )
+    return 0
+
+
+def new_training(args: argparse.Namespace) -> tuple:
+    """The config (preset and overrides) and the training and validation pairs of a new run."""
+    from ldseg.data.layouts import configure, discover
+
+    config = Config.load(args.config, preset=True) if args.config else Config()
+    for arg, (section, key) in OVERRIDES.items():
+        value = getattr(args, arg)
+        if value is not None:
+            setattr(getattr(config, section), key, value)
+    layout = args.layout or config.data.layout
+    spec = discover(args.data, layout)
+    configure(config, spec)
+    config.validate("command line")
+    train_pairs = spec.pairs("train")
+    val_pairs = discover(args.val_data, layout).pairs("val") if args.val_data else None
+    return config, train_pairs, val_pairs or spec.splits.get("val")

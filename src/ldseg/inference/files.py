@@ -1,0 +1,98 @@
+"""Image files read and preprocessed for prediction, in worker processes, grouped by size."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch.utils.data import DataLoader, Dataset
+
+from ldseg.config import Config
+from ldseg.data.readers import read_image
+from ldseg.data.transforms import prepare_image
+from ldseg.errors import DataError, LDSegError
+
+
+def preprocess(
+    config: Config,
+    image: np.ndarray,
+    source: str | Path = "array",
+    spacing: Sequence[float] | None = None,
+) -> torch.Tensor:
+    """An image ``(C, *S)`` or ``(*S)`` of voxel ``spacing``, brought to what the run's network
+    sees (``ldseg.data.transforms.prepare_image``, as in training)."""
+    dims = config.spatial_dims
+    image = np.asarray(image, dtype=np.float32)
+    if image.ndim == dims:
+        image = image[None]
+    if image.ndim != dims + 1:
+        raise DataError(
+            f"{source}: expected a {dims}D image with a channel axis, got shape {image.shape}"
+        )
+    return prepare_image(image, config.data, config.model.in_channels, spacing, source)
+
+
+@dataclass
+class LoadedImage:
+    """An image file read and preprocessed (``tensor``), or the error that stopped it."""
+
+    index: int
+    path: Path
+    tensor: torch.Tensor | None = None
+    shape: tuple[int, ...] = ()  # the input's spatial shape, to resize the prediction back
+    image: np.ndarray | None = None  # the image as read, kept only when asked for
+    error: LDSegError | None = None
+
+
+class ImageFiles(Dataset):
+    """Image files read and preprocessed for a run, e.g. in ``DataLoader`` worker processes;
+    a file that fails with an :class:`LDSegError` is returned with its error, not raised."""
+
+    def __init__(self, paths: Sequence[str | Path], config: Config, keep_images: bool = False):
+        self.paths = [Path(p) for p in paths]
+        self.config = config
+        self.keep_images = keep_images
+
+    def __len__(self) -> int:
+        return len(self.paths)
+
+    def __getitem__(self, index: int) -> LoadedImage:
+        path = self.paths[index]
+        try:
+            image, meta = read_image(path)
+            tensor = preprocess(self.config, image, path, meta["spacing"])
+        except LDSegError as err:
+            return LoadedImage(index, path, error=err)
+        shape = tuple(image.shape[-self.config.spatial_dims :])
+        return LoadedImage(index, path, tensor, shape, image if self.keep_images else None)
+
+
+def _as_is(item: LoadedImage) -> LoadedImage:
+    """The DataLoader's collate function: items are grouped into batches after loading."""
+    return item
+
+
+def same_size_batches(
+    files: ImageFiles,
+    batch_size: int,
+    workers: int,
+    failed: Callable[[int, LDSegError], None],
+) -> Iterator[list[LoadedImage]]:
+    """The files read by ``workers`` processes (0: this one), in groups of up to ``batch_size``
+    of one preprocessed size; a file that cannot be read goes to ``failed(index, error)``."""
+    loader = DataLoader(
+        files, batch_size=None, num_workers=min(workers, len(files)), collate_fn=_as_is
+    )
+    groups: dict[tuple[int, ...], list[LoadedImage]] = {}
+    for item in loader:
+        if item.error is not None:
+            failed(item.index, item.error)
+            continue
+        size = tuple(item.tensor.shape)
+        groups.setdefault(size, []).append(item)
+        if len(groups[size]) == batch_size:
+            yield groups.pop(size)
+    yield from groups.values()

@@ -1,0 +1,92 @@
+"""The run configuration: defaults, presets on defaults, validation of keys, types and ranges,
+and the round trip through config.json."""
+
+import json
+
+import pytest
+
+from ldseg.config import Config, DataConfig, ModelConfig
+from ldseg.errors import LDSegError
+from ldseg.models import MODEL_NAMES
+from tests.helpers import tiny_config
+
+
+def test_defaults_are_valid_and_round_trip_through_json(tmp_path):
+    config = tiny_config(size=(32, 32, 8))
+    config.model.latent_factor = [16, 16, 4]
+    config.validate()
+    assert config.spatial_dims == 3
+    config.save(tmp_path / "config.json")
+    assert Config.load(tmp_path / "config.json") == config
+    saved = json.loads((tmp_path / "config.json").read_text())
+    assert saved["model"]["latent_factor"] == [16, 16, 4]
+    assert Config().to_dict()["sampling"] == {"sampler": "ddim", "steps": 2, "restandardize": True}
+
+
+def test_a_preset_overrides_only_its_keys(tmp_path):
+    preset = tmp_path / "preset.yaml"
+    preset.write_text("model: {num_classes: 4}\ntrain: {epochs: 7}\n")
+    config = Config.load(preset, preset=True)
+    assert config.model.num_classes == 4 and config.train.epochs == 7
+    assert config.model.channels == ModelConfig().channels and config.data == DataConfig()
+    with pytest.raises(LDSegError, match="missing key"):
+        Config.load(preset)  # a run's config.json must be complete
+
+
+@pytest.mark.parametrize(
+    ("raw", "match"),
+    [
+        ({"model": {"exec": "import os"}}, r"model: unknown key\(s\) exec"),
+        ({"model": {"num_classes": "3"}}, "num_classes: expected int"),
+        ({"train": {"lr": True}}, "lr: expected float"),
+        ({"data": {"size": 64}}, "size: expected a list"),
+        ({"model": {"name": "mystery"}}, "model.name must be one of " + ", ".join(MODEL_NAMES)),
+        ({"model": {"num_classes": 1}}, "num_classes must be at least 2"),
+        ({"model": {"latent_factor": [16]}}, "latent_factor .* must match data.size"),
+        ({"model": {"prediction": "noise"}}, "model.prediction must be one of"),
+        ({"sampling": {"sampler": "euler"}}, "sampling.sampler must be one of"),
+        ({"sampling": {"steps": 0}}, "sampling.steps must be between 1 and 1000"),
+        ({"data": {"class_names": ["a", "b"]}, "model": {"num_classes": 3}}, "2 names for 3"),
+    ],
+)
+def test_keys_types_and_ranges_are_refused_with_the_source(raw, match):
+    with pytest.raises(LDSegError, match=match) as error:
+        Config.from_dict(raw, "preset.yaml", partial=True)
+    assert str(error.value).startswith("preset.yaml: ")
+
+
+def test_unreadable_files_are_one_error_naming_the_file(tmp_path):
+    broken = tmp_path / "broken.json"
+    broken.write_text("{not json")
+    with pytest.raises(LDSegError, match=r"broken\.json: cannot read config"):
+        Config.load(broken)
+    listed = tmp_path / "list.yaml"
+    listed.write_text("- 1\n- 2\n")
+    with pytest.raises(LDSegError, match=r"list\.yaml: config must be a mapping"):
+        Config.load(listed, preset=True)
+
+
+def test_data_config_validation():
+    Config.from_dict({"data": {"binarize": 127, "augment": ["flip", "affine"]}}, partial=True)
+    bad = [
+        ({"layout": "zip"}, "data.layout"),
+        ({"augment": ["mixup"]}, "data.augment"),
+        ({"spacing": [1.0, 1.0]}, "data.spacing needs data.resize false"),
+        ({"resize": False, "window_overlap": 1.0}, "window_overlap"),
+        ({"size": [64, 32], "augment": ["rot90"]}, "rot90 needs a square size"),
+        ({"class_mapping": []}, "class_mapping"),
+    ]
+    for data, match in bad:
+        with pytest.raises(LDSegError, match=match):
+            Config.from_dict({"data": data}, partial=True)
+    with pytest.raises(LDSegError, match="class_mapping reaches class 2 of 2"):
+        Config.from_dict(
+            {"model": {"num_classes": 2}, "data": {"class_mapping": [0, 2]}}, partial=True
+        )
+
+
+def test_config_ranges_are_checked():
+    with pytest.raises(LDSegError, match="max_minutes"):
+        tiny_config(max_minutes=-1).validate()
+    with pytest.raises(LDSegError, match=r"train\.epochs"):
+        tiny_config(epochs=0).validate()
