@@ -51,6 +51,7 @@ class ModelConfig:
     prediction: str = "eps"
     timestep_share: float = 0.0
     sampling_path_share: float = 0.0
+    max_attention_tokens: int | None = None
 
 
 @dataclass

@@ -81,3 +81,22 @@ def test_reference_sized_parameter_counts():
     denoiser = sum(p.numel() for p in model.denoiser.parameters())
     assert 1.0e6 < total < 2.5e6
     assert 0.8e6 < denoiser < 1.3e6
+
+
+def test_attention_limit_drops_only_blocks_over_the_token_budget():
+    from ldseg.nets.image_encoder import stage_tokens
+
+    strides = stage_strides((16, 16), 4)
+    assert stage_tokens((128, 128), strides) == [16384, 4096, 1024, 256, 64]
+    full = ImageEncoder(2, 1, CHANNELS, strides, num_heads=2)
+    limited = ImageEncoder(
+        2, 1, CHANNELS, strides, num_heads=2, max_attention_tokens=100, input_size=(128, 128)
+    )
+    assert sorted(full.attention) == ["3", "4"] and sorted(limited.attention) == ["4"]
+    assert not isinstance(limited.out_attention, torch.nn.Identity)
+    none_kept = ImageEncoder(
+        2, 1, CHANNELS, strides, num_heads=2, max_attention_tokens=10, input_size=(128, 128)
+    )
+    assert len(none_kept.attention) == 0
+    assert isinstance(none_kept.out_attention, torch.nn.Identity)
+    assert none_kept(torch.rand(1, 1, 128, 128)).shape == (1, 1, 8, 8)

@@ -58,6 +58,9 @@ class LDSeg(Segmenter):
             own K-step DDIM run from noise (with gradients through both denoiser calls)
             instead of from a random-t latent; CE + gamma x (1 - Dice) then trains what
             inference computes, at one decoder pass per case as before (0: the paper).
+        max_attention_tokens, input_size: the image encoder keeps a self-attention block
+            only where an ``input_size`` input leaves at most that many positions (None: all,
+            the paper).
     """
 
     ema_target = "denoiser"  # the submodule whose EMA copy is saved and sampled
@@ -84,6 +87,8 @@ class LDSeg(Segmenter):
         sampling_steps: int = 2,
         timestep_share: float = 0.0,
         sampling_path_share: float = 0.0,
+        max_attention_tokens: int | None = None,
+        input_size: Sequence[int] | None = None,
     ) -> None:
         super().__init__()
         if spatial_dims not in (2, 3):
@@ -120,7 +125,14 @@ class LDSeg(Segmenter):
         self.focus_timesteps = self.make_sampler(sampler, sampling_steps).timesteps.tolist()
         self.label_encoder = LabelEncoder(spatial_dims, num_classes, channels, strides, dropout)
         self.image_encoder = ImageEncoder(
-            spatial_dims, in_channels, channels, strides, num_heads, dropout
+            spatial_dims,
+            in_channels,
+            channels,
+            strides,
+            num_heads,
+            dropout,
+            max_attention_tokens,
+            input_size,
         )
         self.denoiser = LatentDenoiser(
             spatial_dims, denoiser_channels, denoiser_attention, num_res_blocks, num_heads

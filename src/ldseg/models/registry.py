@@ -60,6 +60,9 @@ def _latent_diffusion(config: Config, cls: type[LDSeg] = LDSeg) -> LDSeg:
         sampler=config.sampling.sampler,
         sampling_steps=config.sampling.steps,
         timestep_share=m.timestep_share,
+        sampling_path_share=m.sampling_path_share,
+        max_attention_tokens=m.max_attention_tokens,
+        input_size=config.data.size,
     )
 
 

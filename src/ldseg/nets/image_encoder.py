@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 
 import torch
@@ -9,6 +10,16 @@ import torch.nn.functional as F
 from torch import nn
 
 from ldseg.nets.blocks import AttentionBlock, conv, encoder_stages, norm
+
+
+def stage_tokens(input_size: Sequence[int], strides: Sequence[Sequence[int]]) -> list[int]:
+    """Positions (attention tokens) after each stage: full resolution, then each stride."""
+    size = list(input_size)
+    tokens = [math.prod(size)]
+    for stride in strides:
+        size = [s // f for s, f in zip(size, stride, strict=True)]
+        tokens.append(math.prod(size))
+    return tokens
 
 
 class ImageEncoder(nn.Module):
@@ -25,6 +36,9 @@ class ImageEncoder(nn.Module):
         strides: per-stage strides (see ``stage_strides``).
         num_heads: attention heads.
         dropout: dropout inside the residual blocks.
+        max_attention_tokens, input_size: with both, a self-attention block is kept only where
+            the grid of an ``input_size`` input has at most that many positions (attention is
+            quadratic in them: 4,096 after the third stage of a 512 x 512 image).
     """
 
     def __init__(
@@ -35,18 +49,29 @@ class ImageEncoder(nn.Module):
         strides: Sequence[Sequence[int]],
         num_heads: int = 4,
         dropout: float = 0.2,
+        max_attention_tokens: int | None = None,
+        input_size: Sequence[int] | None = None,
     ) -> None:
         super().__init__()
         self.stages = encoder_stages(spatial_dims, in_channels, channels, strides, dropout)
+        tokens = stage_tokens(input_size, strides) if input_size else None
+
+        def attends(stage: int) -> bool:
+            limit = max_attention_tokens
+            return limit is None or tokens is None or tokens[stage] <= limit
+
         num_attended = min(2, len(strides))
         self.attention = nn.ModuleDict(
             {
                 str(i): AttentionBlock(channels[i], num_heads)
                 for i in range(len(channels) - num_attended, len(channels))
+                if attends(i)
             }
         )
         self.out = conv(spatial_dims, channels[-1], 1, kernel=1)
-        self.out_attention = AttentionBlock(1, num_heads=1)
+        self.out_attention = (
+            AttentionBlock(1, num_heads=1) if attends(len(strides)) else nn.Identity()
+        )
         self.out_norm = norm(spatial_dims, 1)
 
     def forward(self, image: torch.Tensor) -> torch.Tensor:
