@@ -2,6 +2,7 @@
 and the round trip through config.json."""
 
 import json
+from pathlib import Path
 
 import pytest
 
@@ -90,3 +91,29 @@ def test_config_ranges_are_checked():
         tiny_config(max_minutes=-1).validate()
     with pytest.raises(LDSegError, match=r"train\.epochs"):
         tiny_config(epochs=0).validate()
+
+
+def test_presets_layer_in_order(tmp_path):
+    first, second = tmp_path / "a.yaml", tmp_path / "b.yaml"
+    first.write_text("model: {dropout: 0.3, gamma: 3.0}\ndata: {size: [64, 64]}\n")
+    second.write_text("model: {dropout: 0.1}\n")
+    config = Config.load_presets([first, second])
+    assert (config.model.dropout, config.model.gamma, config.data.size) == (0.1, 3.0, [64, 64])
+    assert Config.load_presets([]) == Config()
+
+
+def test_paper_preset_after_a_dataset_preset_restores_the_paper_recipe():
+    configs = Path(__file__).resolve().parents[1] / "configs"
+    config = Config.load_presets([configs / "camus.yaml", configs / "paper.yaml"])
+    m = config.model
+    assert (m.latent_factor, m.prediction, m.decoder_input) == ([16, 16], "eps", "z_minus_eps")
+    assert (m.sampling_path_share, m.dropout, m.max_attention_tokens) == (0.0, 0.2, None)
+    assert config.data.size == [224, 224] and m.num_classes == 4
+
+
+def test_a_version_1_run_config_keeps_its_latent_factor():
+    raw = Config().to_dict()
+    raw["version"], raw["model"]["latent_factor"] = "1", None
+    assert Config.from_dict(raw).model.latent_factor == [16, 16]
+    raw["version"] = "2"
+    assert Config.from_dict(raw).model.latent_factor is None

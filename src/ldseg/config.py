@@ -37,21 +37,21 @@ class ModelConfig:
     in_channels: int = 0  # 0: taken from the training images
     num_classes: int = 0  # 0: the largest label value in the training masks + 1
     channels: list[int] = field(default_factory=lambda: [16, 32, 64, 64, 32])
-    latent_factor: list[int] | None = None
+    latent_factor: list[int] | None = None  # None: 8 per axis (the paper: 16)
     denoiser_channels: list[int] = field(default_factory=lambda: [16, 32, 64])
     denoiser_attention: list[bool] = field(default_factory=lambda: [False, True, True])
     num_res_blocks: int = 2
     num_heads: int = 4
-    dropout: float = 0.2
+    dropout: float = 0.0  # the paper: 0.2
     timesteps: int = 1000
     schedule: str = "cosine"
     gamma: float = 2.0
     lam: float = 1.0
-    decoder_input: str = "z_minus_eps"
-    prediction: str = "eps"
+    decoder_input: str = "x0"  # the paper: z_minus_eps
+    prediction: str = "v"  # the paper: eps
     timestep_share: float = 0.0
-    sampling_path_share: float = 0.0
-    max_attention_tokens: int | None = None
+    sampling_path_share: float = 0.5  # the paper: 0.0
+    max_attention_tokens: int | None = 1024  # the paper: None (attention at every size)
 
 
 @dataclass
@@ -142,7 +142,7 @@ class Config:
     data: DataConfig = field(default_factory=DataConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
     sampling: SamplingConfig = field(default_factory=SamplingConfig)
-    version: str = "1"
+    version: str = "2"  # 2: a missing model.latent_factor means 8 per axis (1: 16, the paper's)
 
     @property
     def spatial_dims(self) -> int:
@@ -156,6 +156,11 @@ class Config:
         cls, raw: dict[str, Any], source: str = "config", partial: bool = False
     ) -> Config:
         """Build and validate a config; ``partial`` allows missing keys (a preset on defaults)."""
+        model, data = raw.get("model"), raw.get("data")
+        old = raw.get("version") == "1" and isinstance(model, dict) and isinstance(data, dict)
+        if old and not model.get("latent_factor"):  # a version-1 run folder: keep its latent
+            stages = len(model.get("channels") or ModelConfig().channels) - 1
+            raw = {**raw, "model": {**model, "latent_factor": [2**stages] * len(data["size"])}}
         config = _build(cls, raw, source, partial)
         config.validate(source)
         return config
@@ -215,15 +220,28 @@ class Config:
     def load(cls, path: Path, preset: bool = False) -> Config:
         """Read a run's ``config.json`` (every key required) or, with ``preset``, a YAML/JSON
         preset whose missing keys take the defaults."""
-        path = Path(path)
-        try:
-            text = path.read_text()
-            raw = yaml.safe_load(text) if path.suffix in (".yaml", ".yml") else json.loads(text)
-        except (OSError, ValueError, yaml.YAMLError) as err:
-            raise LDSegError(f"{path}: cannot read config ({err})") from None
-        if not isinstance(raw, dict):
-            raise LDSegError(f"{path}: config must be a mapping")
-        return cls.from_dict(raw, str(path), partial=preset)
+        return cls.from_dict(_read(Path(path)), str(path), partial=preset)
+
+    @classmethod
+    def load_presets(cls, paths: list[Path]) -> Config:
+        """Presets applied in order on the defaults: a later file's keys override earlier ones."""
+        raw: dict[str, Any] = {}
+        for path in paths:
+            for key, value in _read(Path(path)).items():
+                both = isinstance(value, dict) and isinstance(raw.get(key), dict)
+                raw[key] = {**raw[key], **value} if both else value
+        return cls.from_dict(raw, " + ".join(str(p) for p in paths), partial=True)
+
+
+def _read(path: Path) -> dict[str, Any]:
+    try:
+        text = path.read_text()
+        raw = yaml.safe_load(text) if path.suffix in (".yaml", ".yml") else json.loads(text)
+    except (OSError, ValueError, yaml.YAMLError) as err:
+        raise LDSegError(f"{path}: cannot read config ({err})") from None
+    if not isinstance(raw, dict):
+        raise LDSegError(f"{path}: config must be a mapping")
+    return raw
 
 
 def _build(cls: type, raw: Any, where: str, partial: bool) -> Any:

@@ -67,3 +67,33 @@ def test_accuracy_settings_change_the_preset():
     assert config.model.decoder_input == "x0" and config.train.lr == 0.003
     with pytest.raises(SystemExit, match=r"model\.nope"):
         accuracy.with_settings(Config(), ["model.nope=1"])
+
+
+def test_ablation_variants_move_exactly_their_levers():
+    ablation = load("ablation")
+    paper = dict(s.split("=", 1) for s in ablation.variant_settings("paper", "camus"))
+    assert paper["model.latent_factor"] == "[16, 16]" and paper["model.prediction"] == '"eps"'
+    alone = dict(s.split("=", 1) for s in ablation.variant_settings("paper+v", "camus"))
+    assert "model.prediction" not in alone and len(alone) == len(paper) - 1
+    assert ablation.variant_settings("default-path", "camus") == ["model.sampling_path_share=0.0"]
+    assert ablation.variant_settings("default", "camus") == []
+    assert "model.latent_factor" not in dict(
+        s.split("=", 1) for s in ablation.variant_settings("paper", "acdc")
+    )
+    for bad in ("paper+nope", "other", "default-latent8"):
+        if bad == "default-latent8":
+            with pytest.raises(SystemExit, match="does not apply"):
+                ablation.variant_settings(bad, "acdc")
+        else:
+            with pytest.raises(SystemExit):
+                ablation.variant_settings(bad, "camus")
+
+
+def test_ablation_quick(shared_data, tmp_path):
+    out = tmp_path / "ablation.json"
+    args = ["--dataset", "camus", "--quick", "--variants", "paper,default"]
+    record = load("ablation").main([*args, "--baselines", "resunet", "--out", str(out)])
+    assert json.loads(out.read_text()) == record
+    assert [r["variant"] for r in record["rows"]] == ["paper", "default", "resunet"]
+    assert record["rows"][0]["settings"] and record["rows"][1]["settings"] == []
+    assert all(len(r["dice"]) == 4 and r["epochs"] >= 1 for r in record["rows"])

@@ -3,7 +3,6 @@
 import pytest
 import torch
 
-from ldseg.diffusion import DDIMSampler
 from ldseg.models import (
     MODEL_NAMES,
     DownsampledImageEncoder,
@@ -32,10 +31,7 @@ def test_every_model_trains_a_step_and_samples(name, size):
     loss = model(image, mask)
     assert torch.isfinite(loss.total)
     loss.total.backward()
-    sampler = None  # deterministic models take none
-    if hasattr(model, "schedule"):
-        sampler = DDIMSampler(model.schedule)
-        sampler.set_timesteps(2)
+    sampler = model.make_sampler("ddim", 2)  # None for the deterministic models
     model.eval()
     probs = model.sample(image, sampler, torch.Generator().manual_seed(0))
     assert probs.shape == (2, 3, *size)

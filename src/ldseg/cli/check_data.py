@@ -16,7 +16,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     check.add_argument("--classes", type=int, help="declared number of classes (with background)")
     check.add_argument("--layout", choices=LAYOUTS, help="dataset layout (default: detected)")
     check.add_argument("--binarize", type=float, help="foreground is mask > T (127 for JPEG)")
-    check.add_argument("--config", type=Path, help="preset whose data settings apply (configs/)")
+    check.add_argument(
+        "--config", type=Path, action="append", help="preset(s) whose data settings apply"
+    )
     check.add_argument("--quiet", action="store_true", help="no progress bars")
     check.set_defaults(handler=run)
 
@@ -24,7 +26,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     from ldseg.data.check import check_dataset, format_check
 
-    config = Config.load(args.config, preset=True) if args.config else Config()
+    config = Config.load_presets(args.config or [])
     data = config.data
     data.layout = args.layout or data.layout
     data.binarize = data.binarize if args.binarize is None else args.binarize

@@ -43,7 +43,12 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     )
     train.add_argument("--layout", choices=LAYOUTS, help="dataset layout (default: detected)")
     train.add_argument("--out", type=Path, help="run folder to create (needed with --data)")
-    train.add_argument("--config", type=Path, help="YAML or JSON preset (see configs/)")
+    train.add_argument(
+        "--config",
+        type=Path,
+        action="append",
+        help="YAML or JSON preset (see configs/); repeat it to layer presets, later ones win",
+    )
     train.add_argument("--model", choices=MODEL_NAMES, help="model to train (default: ldseg)")
     train.add_argument("--quiet", action="store_true", help="no progress bars")
     train.add_argument("--size", type=int, nargs="+", metavar="N", help="training size H W [D]")
@@ -98,7 +103,7 @@ def new_training(args: argparse.Namespace) -> tuple:
     """The config (preset and overrides) and the training and validation pairs of a new run."""
     from ldseg.data.layouts import configure, discover
 
-    config = Config.load(args.config, preset=True) if args.config else Config()
+    config = Config.load_presets(args.config or [])
     for arg, (section, key) in OVERRIDES.items():
         value = getattr(args, arg)
         if value is not None:

@@ -30,6 +30,9 @@ DECODER_INPUTS = ("z_minus_eps", "x0")
 class LDSeg(Segmenter):
     """Latent diffusion segmentation model (label/image encoders, latent denoiser, label decoder).
 
+    Zaman et al. 2024 (LDSeg). The keyword defaults are the paper's recipe; ldseg's measured
+    default recipe is ``ModelConfig``'s (built by ``ldseg.models.build_model``).
+
     Args:
         spatial_dims: 2 or 3.
         in_channels: image channels.

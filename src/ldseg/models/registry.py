@@ -29,9 +29,22 @@ def _schedule(config: Config) -> NoiseSchedule:
     return NoiseSchedule(config.model.timesteps, config.model.schedule)
 
 
+LDSEG_LATENT_FACTOR = 8  # per axis, when the config sets none (the paper: 16)
+
+
 def _factor(config: Config) -> tuple[int, ...]:
+    """The baselines' downsampling: the config's factor, or ``2**stages`` per axis."""
     num_stages = len(config.model.channels) - 1
     return resolve_latent_factor(config.model.latent_factor, config.spatial_dims, num_stages)
+
+
+def _ldseg_factor(config: Config) -> tuple[int, ...]:
+    """LDSeg's latent factor: the config's, or 8 per axis (at most ``2**stages``), measured
+    better than the paper's 16 on CAMUS (benchmarks/README.md, "Ablation")."""
+    if config.model.latent_factor:
+        return tuple(config.model.latent_factor)
+    factor = min(LDSEG_LATENT_FACTOR, 2 ** (len(config.model.channels) - 1))
+    return (factor,) * config.spatial_dims
 
 
 def _strides(config: Config) -> list[tuple[int, ...]]:
@@ -45,7 +58,7 @@ def _latent_diffusion(config: Config, cls: type[LDSeg] = LDSeg) -> LDSeg:
         in_channels=m.in_channels,
         num_classes=m.num_classes,
         channels=m.channels,
-        latent_factor=m.latent_factor,
+        latent_factor=_ldseg_factor(config),
         denoiser_channels=m.denoiser_channels,
         denoiser_attention=m.denoiser_attention,
         num_res_blocks=m.num_res_blocks,
@@ -73,9 +86,11 @@ def _ablation(label: bool, image: bool) -> Callable[[Config], Segmenter]:
     def build(config: Config) -> LDSeg:
         model = _latent_diffusion(config)
         if label:
-            model.label_encoder = DownsampledLabelEncoder(config.model.num_classes, _factor(config))
+            model.label_encoder = DownsampledLabelEncoder(
+                config.model.num_classes, _ldseg_factor(config)
+            )
         if image:
-            model.image_encoder = DownsampledImageEncoder(_factor(config))
+            model.image_encoder = DownsampledImageEncoder(_ldseg_factor(config))
         return model
 
     return build
