@@ -26,8 +26,11 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from ldseg.experiments.compare import compare_runs, compare_table
+    from ldseg.runs.guard import check_outputs
 
     out = args.out or free_dir("ldseg-compare")
+    runs = [Path(run) / name for run in args.runs for name in ("config.json", "best.safetensors")]
+    check_outputs([out / "compare.json", out / "compare.md"], [*runs, args.data])
     result = compare_runs(args.runs, args.data, out, args.steps, args.split)
     print(compare_table(result))
     print(f"table: {out / 'compare.md'} (and compare.json)")

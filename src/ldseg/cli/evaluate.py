@@ -32,19 +32,27 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from ldseg.evaluation import evaluate_masks, format_report, pair_folders
+    from ldseg.runs.guard import check_outputs
 
     data, classes, names = None, args.classes, None
+    inputs: list[Path] = []
     if args.run is not None:
         from ldseg.runs import RunFolder
 
-        config = RunFolder(args.run).load_config()
+        folder = RunFolder(args.run)
+        config = folder.load_config()
         data, classes = config.data, classes or config.model.num_classes
         if config.data.class_names and len(config.data.class_names) == classes:
             names = config.data.class_names
+        inputs.append(folder.config_path)
     out = args.out or args.pred / "evaluation.json"
-    report = evaluate_masks(
-        pair_folders(args.pred, args.truth), classes, out, names, surface=True, data=data
-    )
+    pairs = pair_folders(args.pred, args.truth)
+    inputs += [path for pair in pairs for path in (pair.image, pair.mask)]
+    outputs = [out, out.with_suffix(".csv")]
+    if args.report:
+        outputs.append(out.with_name("report.html"))
+    check_outputs(outputs, [*inputs, *([args.images] if args.images else [])])
+    report = evaluate_masks(pairs, classes, out, names, surface=True, data=data)
     print(format_report(report))
     print(f"report: {out} (per case: {out.with_suffix('.csv')})")
     unit = report["distance_unit"]

@@ -9,6 +9,16 @@ from ldseg.cli.common import add_run_options, comma_list, command_line
 from ldseg.utils import free_dir
 
 GLOBAL_OPTIONS = ("command", "experiment", "debug", "argv", "handler", "out")
+# What each experiment writes into --out besides results.json (evaluate's predictions are
+# checked by predict's own guard).
+OUTPUTS = {
+    "evaluate": ("evaluation.json", "evaluation.csv", "report.html"),
+    "steps": ("steps.png",),
+    "noise": ("noise.png",),
+    "timing": ("timing.png",),
+    "diagnose": ("diagnose.png",),
+    "uncertainty": ("uncertainty_maps.png", "uncertainty_roc.png"),
+}
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -90,9 +100,15 @@ def _run(args: argparse.Namespace) -> int:
     """Call the experiment with its options by name (each option is the parameter of the same
     name; an option not given leaves the experiment's default)."""
     from ldseg.experiments.registry import EXPERIMENTS  # imported when run: matplotlib
+    from ldseg.runs.guard import check_outputs
 
     options = {k: v for k, v in vars(args).items() if k not in GLOBAL_OPTIONS and v is not None}
     out = args.out or free_dir(f"ldseg-{args.experiment}")
+    runs = getattr(args, "runs", None) or [args.run]
+    weights = f"{args.weights}.safetensors"
+    inputs = [Path(run) / name for run in runs for name in ("config.json", weights)]
+    outputs = [out / name for name in ("results.json", *OUTPUTS[args.experiment])]
+    check_outputs(outputs, [*inputs, *([args.data] if getattr(args, "data", None) else [])])
     EXPERIMENTS[args.experiment](out_dir=out, command=command_line(args), **options)
     print(f"results: {out / 'results.json'}")
     return 0

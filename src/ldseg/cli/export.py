@@ -29,7 +29,11 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     from ldseg.inference import Predictor
     from ldseg.inference.export import export_run
+    from ldseg.runs import RunFolder
+    from ldseg.runs.guard import check_outputs
 
+    folder = RunFolder(args.run)
+    check_outputs([args.out], [folder.config_path, folder.weights_path(args.weights)])
     predictor = Predictor.from_run(args.run, weights=args.weights)
     difference = export_run(predictor, args.format, args.out, args.steps, run=args.run)
     print(
