@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from ldseg.cli.common import positive_int
 from ldseg.utils import free_dir
 
 
@@ -20,7 +21,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         "--split", default="val", help="split of a dataset with splits (default: val)"
     )
     compare.add_argument("--out", type=Path, help="folder for compare.md and compare.json")
-    compare.add_argument("--steps", type=int, help="sampling steps K for every diffusion run")
+    compare.add_argument(
+        "--steps", type=positive_int, help="sampling steps K for every diffusion run"
+    )
     compare.set_defaults(handler=run)
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from ldseg.cli.common import command_line
+from ldseg.cli.common import classes, command_line
 from ldseg.utils import fmt
 
 
@@ -13,7 +13,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     evaluate = sub.add_parser("evaluate", help="Dice and IoU of predicted masks against truth")
     evaluate.add_argument("--pred", type=Path, required=True, help="folder of predicted masks")
     evaluate.add_argument("--truth", type=Path, required=True, help="folder of true masks")
-    evaluate.add_argument("--classes", type=int, help="number of classes (default: from the data)")
+    evaluate.add_argument(
+        "--classes", type=classes, help="number of classes (default: from the data)"
+    )
     evaluate.add_argument(
         "--run",
         type=Path,
