@@ -2,9 +2,16 @@
 dataset.json, a volume's axes): one line naming the option or the file and the entry, a non-zero
 exit, no traceback and nothing written."""
 
+import json
+import re
+import shutil
+from pathlib import Path
+
+import numpy as np
 import pytest
 
 from ldseg.cli import main
+from tests.helpers import tiny_config, tiny_dataset, untrained_run, write_png
 
 # (command line, the option refused): every numeric option of every command, out of bounds.
 BAD_OPTIONS = [
@@ -54,3 +61,72 @@ def test_a_bad_option_value_is_one_line_naming_the_option(
     lines = err.strip().splitlines()
     assert len(lines) == 1 and "Traceback" not in err, err
     assert f"error: argument {option}: {problem}" in lines[0]
+
+
+def one_error_line(capsys) -> str:
+    err = capsys.readouterr().err
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and "Traceback" not in err and lines[0].startswith("ldseg: error: "), err
+    return lines[0]
+
+
+@pytest.fixture(scope="module")
+def good_run(tmp_path_factory) -> Path:
+    return untrained_run(tmp_path_factory.mktemp("values") / "run")
+
+
+# (config.json entry, its bad value, what the one line says)
+BAD_CONFIG = [
+    ("data.size", [30, 32], r"data\.size \[30, 32\] must divide by the latent factor \[16, 16\]"),
+    ("data.size", [16, 16, 16], r"latent of 1 voxel .* smallest size that works is \[32, 16, 16\]"),
+    ("model.latent_factor", [16, 3], r"model\.latent_factor \[16, 3\]: each must be a power of 2"),
+    ("model.schedule", "cosh", r"model\.schedule must be one of"),
+    ("model.decoder_input", "z", r"model\.decoder_input must be one of"),
+    ("model.prediction", "x1", r"model\.prediction must be one of"),
+    ("model.denoiser_attention", [True], r"model\.denoiser_attention \[True\] needs one flag per"),
+    ("model.channels", [8], r"model\.channels \[8\] needs 2 or more"),
+    ("model.dropout", 1.5, r"model\.dropout must be in \[0, 1\)"),
+    ("data.class_names", ["a"], r"data\.class_names has 1 names for 3 classes"),
+    ("sampling.steps", 0, r"sampling\.steps must be between 1 and 1000"),
+    ("model.num_classes", "3", r"model: num_classes: expected int, got '3'"),
+]
+
+
+@pytest.mark.parametrize(("key", "value", "problem"), BAD_CONFIG, ids=[c[0] for c in BAD_CONFIG])
+def test_a_bad_config_value_of_a_run_is_one_line_naming_the_file_and_key(
+    good_run, tmp_path, capsys, key, value, problem
+):
+    run = tmp_path / "run"
+    shutil.copytree(good_run, run)
+    raw = json.loads((run / "config.json").read_text())
+    section, name = key.split(".")
+    raw[section][name] = value
+    (run / "config.json").write_text(json.dumps(raw))
+    write_png(tmp_path / "in" / "a.png", np.zeros((32, 32), np.uint8))
+    out = tmp_path / "out"
+    args = ["predict", "--run", str(run), "--input", str(tmp_path / "in"), "--out", str(out)]
+    assert main(args) == 1
+    line = one_error_line(capsys)
+    assert line.startswith(f"ldseg: error: {run / 'config.json'}: ") and re.search(problem, line)
+    assert not out.exists()
+
+
+def test_a_size_without_room_for_normalisation_is_refused_before_training(tmp_path, capsys):
+    data = tiny_dataset(tmp_path / "data", num_cases=2, size=(16, 16))
+    out = tmp_path / "run"
+    args = ["train", "--data", str(data), "--out", str(out), "--size", "16", "16", "--quiet"]
+    assert main(args) == 1
+    line = one_error_line(capsys)
+    assert "command line: data.size [16, 16] leaves a latent of 1 voxel" in line
+    assert "the smallest size that works is [32, 16]" in line
+    assert not out.exists()
+
+
+def test_training_on_one_case_works(tmp_path, capsys):
+    data = tiny_dataset(tmp_path / "data", num_cases=1, size=(32, 32))
+    preset = tmp_path / "tiny.json"
+    preset.write_text(json.dumps(tiny_config(epochs=1).to_dict()))
+    out = tmp_path / "run"
+    args = ["train", "--data", str(data), "--out", str(out), "--config", str(preset), "--quiet"]
+    assert main(args) == 0
+    assert (out / "best.safetensors").is_file()
