@@ -130,3 +130,21 @@ def test_training_on_one_case_works(tmp_path, capsys):
     args = ["train", "--data", str(data), "--out", str(out), "--config", str(preset), "--quiet"]
     assert main(args) == 0
     assert (out / "best.safetensors").is_file()
+
+
+def test_8_bit_truth_masks_without_classes_get_a_warning_naming_binarize(tmp_path, capsys):
+    rng = np.random.default_rng(0)
+    pred, truth = tmp_path / "pred", tmp_path / "truth"
+    for stem in ("a", "b"):
+        foreground = rng.random((32, 32)) > 0.5
+        write_png(pred / f"{stem}.png", foreground.astype(np.uint8))
+        write_png(truth / f"{stem}.jpg", (foreground * 255).astype(np.uint8))  # JPEG: 0..255
+    args = ["evaluate", "--pred", str(pred), "--truth", str(truth), "--out"]
+    assert main([*args, str(tmp_path / "raw.json")]) == 0
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and re.match(r"ldseg: warning: label values up to 2\d\d ", err[0])
+    assert "give --binarize 127" in err[0] and str(truth) in err[0]
+    assert main([*args, str(tmp_path / "binary.json"), "--binarize", "127"]) == 0
+    assert "warning" not in capsys.readouterr().err
+    report = json.loads((tmp_path / "binary.json").read_text())
+    assert report["num_classes"] == 2 and report["mean_dice"] > 0.95

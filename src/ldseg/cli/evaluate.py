@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 from pathlib import Path
 
-from ldseg.cli.common import classes, command_line
+from ldseg.cli.common import classes, command_line, finite
 from ldseg.utils import fmt
 
 
@@ -21,6 +22,12 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         type=Path,
         help="run folder whose data settings (binarize, class mapping), classes and class names "
         "apply to the truth masks, as training read its masks",
+    )
+    evaluate.add_argument(
+        "--binarize",
+        type=finite,
+        metavar="T",
+        help="truth foreground is mask > T (127 for JPEG or 0/255 masks; default: the run's)",
     )
     evaluate.add_argument(
         "--out", type=Path, help="JSON report (default: PRED/evaluation.json); CSV beside it"
@@ -47,6 +54,10 @@ def run(args: argparse.Namespace) -> int:
         if config.data.class_names and len(config.data.class_names) == classes:
             names = config.data.class_names
         inputs.append(folder.config_path)
+    if args.binarize is not None:
+        from ldseg.config import DataConfig
+
+        data = dataclasses.replace(data or DataConfig(), binarize=args.binarize)
     out = args.out or args.pred / "evaluation.json"
     pairs = pair_folders(args.pred, args.truth)
     inputs += [path for pair in pairs for path in (pair.image, pair.mask)]
