@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from ldseg.cli import main
-from tests.helpers import tiny_config, tiny_dataset, untrained_run, write_png
+from tests.helpers import tiny_config, tiny_dataset, untrained_run, write_nifti, write_png
 
 # (command line, the option refused): every numeric option of every command, out of bounds.
 BAD_OPTIONS = [
@@ -148,3 +148,23 @@ def test_8_bit_truth_masks_without_classes_get_a_warning_naming_binarize(tmp_pat
     assert "warning" not in capsys.readouterr().err
     report = json.loads((tmp_path / "binary.json").read_text())
     assert report["num_classes"] == 2 and report["mean_dice"] > 0.95
+
+
+@pytest.mark.parametrize("entries", [3, 4])
+def test_a_volume_extra_axis_is_never_read_as_colour(tmp_path, capsys, entries):
+    size = (32, 32, 16)
+    grey_run = untrained_run(tmp_path / "grey", size=size)
+    volume = np.random.default_rng(0).random((*size, entries), dtype=np.float32)
+    image = write_nifti(tmp_path / "in" / "a.nii.gz", volume)
+    out = tmp_path / "out"
+    args = ["predict", "--input", str(image), "--out", str(out), "--workers", "0", "--strict"]
+    assert main([*args, "--run", str(grey_run)]) == 1
+    line = one_error_line(capsys)
+    assert line == (
+        f"ldseg: error: {image}: volume has {entries} entries on its extra axis (read as "
+        "channels, never as colour); the model expects 1 channel(s)"
+    )
+    assert not (out / "a.nii.gz").exists()
+    many = untrained_run(tmp_path / "many", size=size, in_channels=entries)
+    assert main([*args, "--run", str(many)]) == 0  # a run that expects that many channels
+    assert (out / "a.nii.gz").is_file()
