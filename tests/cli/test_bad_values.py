@@ -168,3 +168,76 @@ def test_a_volume_extra_axis_is_never_read_as_colour(tmp_path, capsys, entries):
     many = untrained_run(tmp_path / "many", size=size, in_channels=entries)
     assert main([*args, "--run", str(many)]) == 0  # a run that expects that many channels
     assert (out / "a.nii.gz").is_file()
+
+
+def pair_files(root: Path) -> None:
+    rng = np.random.default_rng(0)
+    write_png(root / "img" / "a.png", rng.integers(0, 256, (32, 32), dtype=np.uint8))
+    write_png(root / "lab" / "a.png", rng.integers(0, 3, (32, 32), dtype=np.uint8))
+
+
+GOOD_ENTRY = {"image": "img/a.png", "label": "lab/a.png"}
+
+# (file name, its content, what the one line says after the file's path)
+BAD_LISTS = [
+    ("pairs.json", [{**GOOD_ENTRY, "image": 7}], r"entry 0: image must be a file path, got 7"),
+    (
+        "pairs.json",
+        [{**GOOD_ENTRY, "label": [1]}],
+        r"entry 0: label must be a file path, got \[1\]",
+    ),
+    ("pairs.json", [{**GOOD_ENTRY, "image": ["img/a.png", 3]}], r"entry 0: image must be a file"),
+    ("pairs.json", [{**GOOD_ENTRY, "split": ["train"]}], r"entry 0: split must be a name"),
+    ("pairs.json", [GOOD_ENTRY, "img/a.png"], r"entry 1: expected an object with image and label"),
+    ("pairs.json", {"training": [GOOD_ENTRY, 5]}, r"training entry 1: expected an object"),
+    ("pairs.json", {"image": "img/a.png"}, r"expected a list of \{image, label\} objects"),
+    ("pairs.csv", "image,label\nimg/a.png,lab/a.png,extra\n", r"entry 2: more cells than"),
+    ("pairs.csv", "picture,label\nimg/a.png,lab/a.png\n", r"line 1: the header picture,label"),
+    ("pairs.csv", "image,label\nimg/a.png\n", r"entry 2 needs image and label"),
+]
+META = {
+    "channel_names": {"0": "CT"},
+    "labels": {"background": 0, "organ": 1},
+    "numTraining": 1,
+    "file_ending": ".nii.gz",
+}
+BAD_META = [
+    ({"file_ending": None}, r"file_ending must be a file ending such as \.nii\.gz, got None"),
+    ({"channel_names": {"CT": "0"}}, r"channel_names keys must be the channel numbers 0\.\.0"),
+    ({"channel_names": ["CT"]}, r"channel_names must map channel numbers to names"),
+    ({"labels": ["background", "organ"]}, r"labels must map class names to label values"),
+    ({"labels": {"0": ["bg"], "1": "organ"}}, r"labels \{value: name\} need class names"),
+    ({"labels": {"background": 0, "organ": "1"}}, r"labels must map names to integer values"),
+    ({"numTraining": "1"}, r"numTraining must be a number of cases, got '1'"),
+]
+
+
+def assert_train_refuses(capsys, data: Path, where: Path, problem: str, out: Path) -> None:
+    args = ["train", "--data", str(data), "--out", str(out), "--size", "32", "32", "--quiet"]
+    assert main(args) == 1
+    line = one_error_line(capsys)
+    assert line.startswith(f"ldseg: error: {where}: ") and re.search(problem, line), line
+    assert not out.exists()
+    assert main(["check-data", str(data), "--quiet"]) == 1
+    assert re.search(problem, one_error_line(capsys))
+
+
+@pytest.mark.parametrize(("name", "content", "problem"), BAD_LISTS, ids=[c[2] for c in BAD_LISTS])
+def test_a_malformed_pair_list_is_one_line_naming_the_entry(
+    tmp_path, capsys, name, content, problem
+):
+    pair_files(tmp_path)
+    path = tmp_path / name
+    path.write_text(content if isinstance(content, str) else json.dumps(content))
+    assert_train_refuses(capsys, path, path, problem, tmp_path / "run")
+
+
+@pytest.mark.parametrize(("change", "problem"), BAD_META, ids=[c[1] for c in BAD_META])
+def test_a_dataset_json_field_of_a_wrong_type_is_one_line(tmp_path, capsys, change, problem):
+    root = tmp_path / "nnunet"
+    root.mkdir()
+    (root / "dataset.json").write_text(json.dumps({**META, **change}))
+    size = (32, 32, 16)
+    write_nifti(root / "imagesTr" / "a_0000.nii.gz", np.zeros(size, np.float32))
+    write_nifti(root / "labelsTr" / "a.nii.gz", np.zeros(size, np.uint8))
+    assert_train_refuses(capsys, root, root / "dataset.json", problem, tmp_path / "run")
