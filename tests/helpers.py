@@ -56,3 +56,26 @@ def one_thread():
         yield
     finally:
         torch.set_num_threads(before)
+
+
+def untrained_run(folder: Path, size=(32, 32), in_channels: int = 1, **config_values) -> Path:
+    """A run folder (config.json and best.safetensors) of an untrained tiny LDSeg: for tests
+    about input and output handling, not accuracy. ``config_values``: ``"section.key"``
+    spelled ``section__key``."""
+    from ldseg.models import build_model
+    from ldseg.runs.weights import model_tensors, save_weights
+
+    config = tiny_config(size=size)
+    config.model.in_channels = in_channels
+    for name, value in config_values.items():
+        section, key = name.split("__")
+        setattr(getattr(config, section), key, value)
+    config.validate("test run")
+    config.save(folder / "config.json")
+    save_weights(folder / "best.safetensors", model_tensors(build_model(config)), {})
+    return folder
+
+
+def snapshot(folder: Path) -> dict[str, bytes]:
+    """Every file under ``folder`` (hidden ones included) by relative path, with its bytes."""
+    return {str(p.relative_to(folder)): p.read_bytes() for p in folder.rglob("*") if p.is_file()}

@@ -20,6 +20,7 @@ import yaml
 from ldseg.diffusion import DDIM, PREDICTION_TYPES, SAMPLER_NAMES, SCHEDULE_KINDS
 from ldseg.errors import LDSegError
 from ldseg.models import DECODER_INPUTS, MODEL_NAMES
+from ldseg.models.sizes import size_problems
 from ldseg.utils import atomic_write_text
 
 INTENSITY_MODES = ("minmax", "zscore", "percentile")
@@ -202,6 +203,16 @@ class Config:
         if train.precision not in PRECISIONS:
             problems.append(f"train.precision must be one of {PRECISIONS}")
         problems += self.data.problems()
+        problems += size_problems(self)
+        model = self.model
+        if min(model.num_res_blocks, model.num_heads, model.timesteps) < 1:
+            problems.append("model.num_res_blocks, num_heads and timesteps must be at least 1")
+        if not 0 <= model.dropout < 1 or model.gamma < 0 or model.lam < 0:
+            problems.append("model.dropout must be in [0, 1), model.gamma and model.lam >= 0")
+        if model.max_attention_tokens is not None and model.max_attention_tokens < 1:
+            problems.append("model.max_attention_tokens must be at least 1 (or null: no limit)")
+        if not 0 <= self.data.val_fraction < 1:
+            problems.append("data.val_fraction must be in [0, 1)")
         mapping, classes = self.data.class_mapping, self.model.num_classes
         if mapping and classes and max(mapping) >= classes:
             problems.append(f"data.class_mapping reaches class {max(mapping)} of {classes}")

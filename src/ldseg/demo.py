@@ -26,8 +26,12 @@ DEFAULT_EPOCHS = 24
 def run_demo(out: Path | None = None, epochs: int | None = None) -> dict:
     """Run the whole demo into ``out`` and return its evaluation report."""
     out = Path(out) if out else free_dir("ldseg-demo")
-    if (out / "run").exists():
-        raise LDSegError(f"{out}: already holds a demo run; choose another --out")
+    held = [out / name for name in ("run", "data", "predictions") if (out / name).exists()]
+    if held:  # the demo writes these folders whole: never over what is there
+        raise LDSegError(
+            f"{out}: already holds a demo run or its files ({held[0]}); the demo never writes "
+            "over existing files, choose another --out"
+        )
     print(f"LDSeg demo -> {out}")
     data = out / "data"
     for split, count, seed in (("train", NUM_TRAIN, 0), ("val", NUM_VAL, 1), ("test", NUM_TEST, 2)):

@@ -90,7 +90,7 @@ def test_unexportable_runs_and_bad_requests_fail_cleanly(tiny_run, tmp_path, cap
         export_run(predictor, "torchscript", out)
     assert list(tmp_path.iterdir()) == []  # nothing partial or unchecked is left
     args = ["export", "--run", str(tiny_run), "--format", "onnx", "--out", str(out)]
-    assert main([*args, "--steps", "0"]) == 1
+    assert main([*args, "--steps", "5000"]) == 1  # more than T (0 is refused by argparse)
     assert main(["export", "--run", str(tmp_path), "--format", "onnx", "--out", str(out)]) == 1
     err = capsys.readouterr().err.splitlines()
     assert len(err) == 2 and all(line.startswith("ldseg: error: ") for line in err)

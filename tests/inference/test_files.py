@@ -63,5 +63,7 @@ def test_cli_reports_images_per_second_and_strict_stops(tiny_run, folder, tmp_pa
     assert main([*args, "--strict"]) == 1
     out, err = capsys.readouterr()
     assert out == "" and err.startswith("ldseg: error: ") and len(err.splitlines()) == 1
-    assert main([*args, "--batch-size", "0"]) == 1
-    assert "batch size must be >= 1" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as exit_info:  # refused where it is parsed
+        main([*args, "--batch-size", "0"])
+    assert exit_info.value.code == 2
+    assert "argument --batch-size: must be at least 1" in capsys.readouterr().err

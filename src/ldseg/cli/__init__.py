@@ -9,13 +9,14 @@ from collections.abc import Sequence
 
 from ldseg import __version__
 from ldseg.cli import check_data, compare, demo, evaluate, experiment, export, predict, train
+from ldseg.cli.common import OneLineParser
 from ldseg.errors import LDSegError
 
 COMMANDS = (demo, train, predict, evaluate, experiment, check_data, compare, export)
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = OneLineParser(
         prog="ldseg",
         description="LDSeg: latent diffusion for medical image segmentation, 2D and 3D.",
     )

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from ldseg.cli.common import classes, finite
 from ldseg.config import LAYOUTS, Config
 
 
@@ -13,9 +14,11 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         "check-data", help="check a dataset: pairs, shapes, geometry, labels; exit 1 if unusable"
     )
     check.add_argument("data", type=Path, help="dataset folder or CSV/JSON pair list")
-    check.add_argument("--classes", type=int, help="declared number of classes (with background)")
+    check.add_argument(
+        "--classes", type=classes, help="declared number of classes (with background)"
+    )
     check.add_argument("--layout", choices=LAYOUTS, help="dataset layout (default: detected)")
-    check.add_argument("--binarize", type=float, help="foreground is mask > T (127 for JPEG)")
+    check.add_argument("--binarize", type=finite, help="foreground is mask > T (127 for JPEG)")
     check.add_argument(
         "--config", type=Path, action="append", help="preset(s) whose data settings apply"
     )

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from ldseg.cli.common import positive_int
 from ldseg.utils import free_dir
 
 
@@ -20,14 +21,19 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         "--split", default="val", help="split of a dataset with splits (default: val)"
     )
     compare.add_argument("--out", type=Path, help="folder for compare.md and compare.json")
-    compare.add_argument("--steps", type=int, help="sampling steps K for every diffusion run")
+    compare.add_argument(
+        "--steps", type=positive_int, help="sampling steps K for every diffusion run"
+    )
     compare.set_defaults(handler=run)
 
 
 def run(args: argparse.Namespace) -> int:
     from ldseg.experiments.compare import compare_runs, compare_table
+    from ldseg.runs.guard import check_outputs
 
     out = args.out or free_dir("ldseg-compare")
+    runs = [Path(run) / name for run in args.runs for name in ("config.json", "best.safetensors")]
+    check_outputs([out / "compare.json", out / "compare.md"], [*runs, args.data])
     result = compare_runs(args.runs, args.data, out, args.steps, args.split)
     print(compare_table(result))
     print(f"table: {out / 'compare.md'} (and compare.json)")

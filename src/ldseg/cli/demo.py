@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from ldseg.cli.common import positive_int
+
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
     demo = sub.add_parser(
@@ -13,7 +15,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     demo.add_argument(
         "--out", type=Path, help="output folder (default: ./ldseg-demo, or the next free one)"
     )
-    demo.add_argument("--epochs", type=int, default=None, help="training epochs (default 24)")
+    demo.add_argument(
+        "--epochs", type=positive_int, default=None, help="training epochs (default 24)"
+    )
     demo.set_defaults(handler=run)
 
 

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 from pathlib import Path
 
-from ldseg.cli.common import command_line
+from ldseg.cli.common import classes, command_line, finite
 from ldseg.utils import fmt
 
 
@@ -13,12 +14,20 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     evaluate = sub.add_parser("evaluate", help="Dice and IoU of predicted masks against truth")
     evaluate.add_argument("--pred", type=Path, required=True, help="folder of predicted masks")
     evaluate.add_argument("--truth", type=Path, required=True, help="folder of true masks")
-    evaluate.add_argument("--classes", type=int, help="number of classes (default: from the data)")
+    evaluate.add_argument(
+        "--classes", type=classes, help="number of classes (default: from the data)"
+    )
     evaluate.add_argument(
         "--run",
         type=Path,
         help="run folder whose data settings (binarize, class mapping), classes and class names "
         "apply to the truth masks, as training read its masks",
+    )
+    evaluate.add_argument(
+        "--binarize",
+        type=finite,
+        metavar="T",
+        help="truth foreground is mask > T (127 for JPEG or 0/255 masks; default: the run's)",
     )
     evaluate.add_argument(
         "--out", type=Path, help="JSON report (default: PRED/evaluation.json); CSV beside it"
@@ -32,19 +41,31 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from ldseg.evaluation import evaluate_masks, format_report, pair_folders
+    from ldseg.runs.guard import check_outputs
 
     data, classes, names = None, args.classes, None
+    inputs: list[Path] = []
     if args.run is not None:
         from ldseg.runs import RunFolder
 
-        config = RunFolder(args.run).load_config()
+        folder = RunFolder(args.run)
+        config = folder.load_config()
         data, classes = config.data, classes or config.model.num_classes
         if config.data.class_names and len(config.data.class_names) == classes:
             names = config.data.class_names
+        inputs.append(folder.config_path)
+    if args.binarize is not None:
+        from ldseg.config import DataConfig
+
+        data = dataclasses.replace(data or DataConfig(), binarize=args.binarize)
     out = args.out or args.pred / "evaluation.json"
-    report = evaluate_masks(
-        pair_folders(args.pred, args.truth), classes, out, names, surface=True, data=data
-    )
+    pairs = pair_folders(args.pred, args.truth)
+    inputs += [path for pair in pairs for path in (pair.image, pair.mask)]
+    outputs = [out, out.with_suffix(".csv")]
+    if args.report:
+        outputs.append(out.with_name("report.html"))
+    check_outputs(outputs, [*inputs, *([args.images] if args.images else [])])
+    report = evaluate_masks(pairs, classes, out, names, surface=True, data=data)
     print(format_report(report))
     print(f"report: {out} (per case: {out.with_suffix('.csv')})")
     unit = report["distance_unit"]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from ldseg.cli.common import positive_int
 from ldseg.inference.export import EXPORT_FORMATS
 from ldseg.runs import WEIGHTS
 
@@ -20,7 +21,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     )
     export.add_argument("--run", type=Path, required=True, help="trained run folder")
     export.add_argument("--format", choices=EXPORT_FORMATS, required=True)
-    export.add_argument("--steps", type=int, help="DDIM steps K (default: the run's)")
+    export.add_argument("--steps", type=positive_int, help="DDIM steps K (default: the run's)")
     export.add_argument("--weights", default="best", choices=WEIGHTS)
     export.add_argument("--out", type=Path, required=True, help="file to write (.pt, .onnx)")
     export.set_defaults(handler=run)
@@ -29,7 +30,11 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     from ldseg.inference import Predictor
     from ldseg.inference.export import export_run
+    from ldseg.runs import RunFolder
+    from ldseg.runs.guard import check_outputs
 
+    folder = RunFolder(args.run)
+    check_outputs([args.out], [folder.config_path, folder.weights_path(args.weights)])
     predictor = Predictor.from_run(args.run, weights=args.weights)
     difference = export_run(predictor, args.format, args.out, args.steps, run=args.run)
     print(

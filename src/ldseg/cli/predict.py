@@ -7,7 +7,7 @@ import sys
 import time
 from pathlib import Path
 
-from ldseg.cli.common import add_run_options, device
+from ldseg.cli.common import add_run_options, count, device, positive_int
 from ldseg.errors import LDSegError
 from ldseg.utils import usable_cpus
 
@@ -29,8 +29,10 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     predict.add_argument("--run", type=Path, required=True, help="trained run folder")
     predict.add_argument("--input", type=Path, required=True, help="image file or folder")
     predict.add_argument("--out", type=Path, required=True, help="folder for the masks")
-    predict.add_argument("--steps", type=int, help="sampling steps K (default: the run's, 2)")
-    predict.add_argument("--seed", type=int, default=0, help="seed of the initial noise")
+    predict.add_argument(
+        "--steps", type=positive_int, help="sampling steps K (default: the run's, 2)"
+    )
+    predict.add_argument("--seed", type=count, default=0, help="seed of the initial noise")
     add_run_options(predict, sampler_help="sampler (default: the run's, ddim)")
     predict.add_argument(
         "--device", help="torch device, e.g. cpu, cuda, cuda:1 (default: cuda if available)"
@@ -39,16 +41,19 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         "--strict", action="store_true", help="stop at the first bad file instead of skipping it"
     )
     predict.add_argument(
-        "--batch-size", type=int, default=8, help="same-size images sampled together (8)"
+        "--batch-size", type=positive_int, default=8, help="same-size images sampled together (8)"
     )
     predict.add_argument(
         "--workers",
-        type=int,
+        type=count,
         default=min(2, usable_cpus()),
         help="processes that read and preprocess files (default: %(default)s; 0: none)",
     )
     predict.add_argument(
-        "--samples", type=int, default=1, help="samples per image; the mask is their mean's argmax"
+        "--samples",
+        type=positive_int,
+        default=1,
+        help="samples per image; the mask is their mean's argmax",
     )
     predict.add_argument(
         "--save-uncertainty",

@@ -6,6 +6,7 @@ import argparse
 import os
 from pathlib import Path
 
+from ldseg.cli.common import classes, count, non_negative, positive, positive_int
 from ldseg.config import LAYOUTS, PRECISIONS, Config
 from ldseg.errors import LDSegError
 from ldseg.models import MODEL_NAMES
@@ -51,12 +52,14 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     )
     train.add_argument("--model", choices=MODEL_NAMES, help="model to train (default: ldseg)")
     train.add_argument("--quiet", action="store_true", help="no progress bars")
-    train.add_argument("--size", type=int, nargs="+", metavar="N", help="training size H W [D]")
-    train.add_argument("--classes", type=int, help="number of classes including background")
-    train.add_argument("--epochs", type=int, help="training epochs")
-    train.add_argument("--batch-size", type=int, help="images per batch and process")
-    train.add_argument("--lr", type=float, help="initial learning rate")
-    train.add_argument("--seed", type=int, help="random seed")
+    train.add_argument(
+        "--size", type=positive_int, nargs="+", metavar="N", help="training size H W [D]"
+    )
+    train.add_argument("--classes", type=classes, help="number of classes including background")
+    train.add_argument("--epochs", type=positive_int, help="training epochs")
+    train.add_argument("--batch-size", type=positive_int, help="images per batch and process")
+    train.add_argument("--lr", type=positive, help="initial learning rate")
+    train.add_argument("--seed", type=count, help="random seed")
     train.add_argument(
         "--precision",
         choices=PRECISIONS,
@@ -64,12 +67,14 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     )
     train.add_argument(
         "--sampling-steps",
-        type=int,
+        type=positive_int,
         help="steps K for validation and the run's default for predict (2; 50 suits "
         "pixel-diffusion)",
     )
     train.add_argument(
-        "--max-minutes", type=float, help="wall-clock budget; stops after the epoch that ends it"
+        "--max-minutes",
+        type=non_negative,
+        help="wall-clock budget; stops after the epoch that ends it",
     )
     train.set_defaults(handler=run)
 

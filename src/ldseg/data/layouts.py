@@ -3,15 +3,16 @@ train/val/test subfolders), nnU-Net v2 raw, a CSV/JSON list of pairs, and the Gl
 
 from __future__ import annotations
 
-import csv
 import json
 import re
 from collections import defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from ldseg.config import Config
 from ldseg.data.formats import IMAGE_DIRS, MASK_DIRS, file_stem, unsupported_error
+from ldseg.data.pair_lists import list_entry, list_rows
 from ldseg.data.pairing import (
     Pair,
     folder_files,
@@ -26,7 +27,6 @@ SPLITS = ("train", "val", "test")
 LIST_SUFFIXES = (".csv", ".json")
 GLAS_NAME = re.compile(r"^(train|testA|testB)_\d+(_anno)?\.bmp$", re.IGNORECASE)
 NNUNET_CHANNEL = re.compile(r"^(.+)_(\d{4})$")
-DECATHLON_SPLITS = {"training": "train", "validation": "val", "test": "test"}
 
 
 @dataclass
@@ -160,9 +160,39 @@ def _folders(root: Path) -> DatasetSpec:
     return spec
 
 
+def _nnunet_fields(meta: Any, where: Path) -> tuple[list[str], str, list[str]]:
+    """Channel names (keys 0..n-1), file ending and class names of a dataset.json, each field
+    checked for its type."""
+    if not isinstance(meta, dict):
+        raise DataError(f"{where}: expected a JSON object, got {type(meta).__name__}")
+    channels = meta.get("channel_names", meta.get("modality"))
+    if not isinstance(channels, dict) or not channels:
+        raise DataError(f"{where}: channel_names must map channel numbers to names")
+    bad = [k for k in channels if not (isinstance(k, str) and k.isdigit())]
+    if bad or sorted(map(int, channels)) != list(range(len(channels))):
+        raise DataError(
+            f"{where}: channel_names keys must be the channel numbers 0..{len(channels) - 1}, "
+            f"got {list(channels)}"
+        )
+    ending = meta.get("file_ending", ".nii.gz")
+    if not isinstance(ending, str) or not ending.startswith("."):
+        raise DataError(
+            f"{where}: file_ending must be a file ending such as .nii.gz, got {ending!r}"
+        )
+    declared = meta.get("numTraining")
+    if declared is not None and (not isinstance(declared, int) or isinstance(declared, bool)):
+        raise DataError(f"{where}: numTraining must be a number of cases, got {declared!r}")
+    if not isinstance(meta.get("labels"), dict) or not meta["labels"]:
+        raise DataError(f"{where}: labels must map class names to label values")
+    names = [str(channels[k]) for k in sorted(channels, key=int)]
+    return names, ending, _labels(meta["labels"], where)
+
+
 def _labels(raw: dict, where: Path) -> list[str]:
     """Class names from dataset.json ``labels``: v2 ``{name: value}`` or v1 ``{"value": name}``."""
     if all(isinstance(k, str) and k.isdigit() for k in raw):
+        if any(not isinstance(name, str) for name in raw.values()):
+            raise DataError(f"{where}: labels {{value: name}} need class names, got {raw}")
         raw = {name: int(value) for value, name in raw.items()}
     if any(not isinstance(v, int) or isinstance(v, bool) for v in raw.values()):
         raise DataError(f"{where}: labels must map names to integer values (regions unsupported)")
@@ -196,15 +226,11 @@ def _nnunet(root: Path) -> DatasetSpec:
     meta_path = root / "dataset.json"
     try:
         meta = json.loads(meta_path.read_text())
-        channel_names = meta.get("channel_names", meta.get("modality"))
-        names = _labels(meta["labels"], meta_path)
-    except (OSError, ValueError, KeyError, AttributeError, TypeError) as err:
+    except (OSError, ValueError) as err:
         raise DataError(f"{meta_path}: cannot read nnU-Net dataset.json ({err})") from None
-    if not isinstance(channel_names, dict) or not channel_names:
-        raise DataError(f"{meta_path}: channel_names must map channel numbers to names")
-    ending = meta.get("file_ending", ".nii.gz")
+    channel_names, ending, names = _nnunet_fields(meta, meta_path)
     spec = DatasetSpec(root, "nnunet", class_names=names)
-    spec.channel_names = [channel_names[k] for k in sorted(channel_names, key=int)]
+    spec.channel_names = channel_names
     n = len(spec.channel_names)
     cases = _group_channels(_image_files(spec, root / "imagesTr"), ending, n, root / "imagesTr")
     labels = {file_stem(p): p for p in _image_files(spec, root / "labelsTr")}
@@ -229,44 +255,14 @@ def _nnunet(root: Path) -> DatasetSpec:
     return spec
 
 
-def _list_rows(path: Path) -> list[tuple[int, dict]]:
-    """(line or index, entry) of a CSV with a header or a JSON list / decathlon datalist."""
-    try:
-        text = path.read_text()
-        if path.suffix.lower() == ".csv":
-            rows = list(csv.DictReader(text.splitlines()))
-            return [
-                (i + 2, {k.strip().lower(): v.strip() for k, v in r.items()})
-                for i, r in enumerate(rows)
-            ]
-        raw = json.loads(text)
-    except (OSError, ValueError, AttributeError) as err:
-        raise DataError(f"{path}: cannot read pair list ({err})") from None
-    if isinstance(raw, dict):  # {"training": [...], "validation": [...]} as MONAI datalists
-        raw = [
-            {"split": DECATHLON_SPLITS.get(k, k), **e}
-            for k, entries in raw.items()
-            if isinstance(entries, list)
-            for e in entries
-        ]
-    if not isinstance(raw, list) or not all(isinstance(e, dict) for e in raw):
-        raise DataError(f"{path}: expected a list of {{image, label}} objects")
-    return list(enumerate(raw))
-
-
 def _list(path: Path) -> DatasetSpec:
     spec = DatasetSpec(path, "list")
-    for where, entry in _list_rows(path):
-        image, label = entry.get("image"), entry.get("label", entry.get("mask"))
-        if not image or not label:
-            raise DataError(f"{path}: entry {where} needs image and label")
-        images = [path.parent / p for p in ([image] if isinstance(image, str) else image)]
-        label = path.parent / label
+    for where, entry in list_rows(path):
+        images, label, split = list_entry(path, where, entry)
         missing = [p for p in (*images, label) if not p.is_file()]
         if missing:
             spec.problems.append(f"{path}: entry {where}: no such file {missing[0]}")
             continue
-        split = entry.get("split") or "all"
         pair = Pair(images[0], label, file_stem(images[0]), tuple(images[1:]))
         spec.splits.setdefault(split, []).append(pair)
     if not spec.splits and not spec.problems:

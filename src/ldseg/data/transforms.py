@@ -25,6 +25,7 @@ from monai.transforms import (
 from monai.utils import convert_to_tensor
 
 from ldseg.config import DataConfig
+from ldseg.data.formats import is_itk, is_volume
 from ldseg.errors import DataError
 
 PERCENTILES = (0.5, 99.5)  # data.intensity "percentile": the range mapped to [0, 1], clipped
@@ -53,12 +54,20 @@ def plain_tensor(x, dtype: torch.dtype | None = None) -> torch.Tensor:
 
 
 def match_channels(image: np.ndarray, in_channels: int, path: Path | str) -> np.ndarray:
-    """Return ``image`` with ``in_channels`` channels; RGB(A) becomes grey for a grey model."""
+    """Return ``image`` with ``in_channels`` channels; an RGB(A) raster becomes grey for a grey
+    model. A volume's extra axis (NIfTI, MHA, NRRD: time, echoes, ...) is never colour: its
+    entries are channels only when the model expects that many."""
     channels = image.shape[0]
     if channels == in_channels:
         return image
-    if in_channels == 1 and channels in (3, 4):
+    volume = is_volume(path) or is_itk(path)
+    if in_channels == 1 and channels in (3, 4) and not volume:
         return image[:3].mean(axis=0, keepdims=True)
+    if volume:
+        raise DataError(
+            f"{path}: volume has {channels} entries on its extra axis (read as channels, never "
+            f"as colour); the model expects {in_channels} channel(s)"
+        )
     raise DataError(f"{path}: image has {channels} channels, the model expects {in_channels}")
 
 

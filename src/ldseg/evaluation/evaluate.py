@@ -6,6 +6,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -18,6 +19,9 @@ from ldseg.errors import DataError
 from ldseg.evaluation.metrics import as_number, class_statistics, dice_iou, foreground_mean
 from ldseg.evaluation.surface import EMPTY_CLASS_RULE, surface_distances
 from ldseg.utils import atomic_write_text, fmt
+
+# More inferred classes than this looks like an 8-bit mask read as labels (0/255, or JPEG).
+EIGHT_BIT_LOOKING = 128
 
 
 def pair_folders(pred_dir: str | Path, truth_dir: str | Path) -> list[Pair]:
@@ -55,6 +59,14 @@ def evaluate_masks(
     masks = [(read_mask(pair.image), truth) for pair, (truth, _) in zip(pairs, truths, strict=True)]
     if num_classes is None:
         num_classes = max(2, 1 + max(int(max(p.max(), t.max())) for p, t in masks))
+        if (data is None or data.binarize is None) and num_classes > EIGHT_BIT_LOOKING:
+            where = next(pair.mask for pair, (_, t) in zip(pairs, masks, strict=True) if t.size)
+            print(
+                f"ldseg: warning: label values up to {num_classes - 1} (e.g. {where}) are scored "
+                f"as {num_classes} classes; for 8-bit masks (JPEG, 0/255) give --binarize 127 "
+                "(or data.binarize in the run), else --classes N",
+                file=sys.stderr,
+            )
     if class_names is not None and len(class_names) != num_classes:
         raise ValueError(f"{len(class_names)} class names for {num_classes} classes")
     dice = np.empty((len(pairs), num_classes))

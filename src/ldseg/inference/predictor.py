@@ -14,9 +14,10 @@ from ldseg.errors import LDSegError
 from ldseg.inference.files import ImageFiles, preprocess, same_size_batches
 from ldseg.inference.pipeline import Frames, SegmentationPipeline
 from ldseg.inference.results import FileOptions, Prediction, SamplingOptions, Trajectory
-from ldseg.inference.writers import write_outputs, write_record
+from ldseg.inference.writers import planned_outputs, write_outputs, write_record
 from ldseg.models import Segmenter
 from ldseg.runs import RunFolder
+from ldseg.runs.guard import check_outputs
 
 TRAJECTORY_FRAMES = 50  # states of the reverse process kept for --save-trajectory pictures
 
@@ -204,13 +205,17 @@ class Predictor:
         these options resolved, and every input's mask or error.
 
         A file that fails with an :class:`LDSegError` is passed to ``on_error`` and skipped, or
-        raised without ``on_error``. Returns the written masks' paths in input order.
+        raised without ``on_error``. Returns the written masks' paths in input order. Nothing is
+        written when an output would replace an input, a run folder's file or another output
+        (``ldseg.runs.guard.check_outputs``).
         """
         sampling = SamplingOptions(steps, sampler, seed, samples)
         options = FileOptions(sampling, save_uncertainty, save_trajectory, batch_size, workers)
         if options.problems():
             raise LDSegError("; ".join(options.problems()))
         out_dir = Path(out_dir)
+        planned = planned_outputs(paths, out_dir, save_uncertainty, save_trajectory)
+        check_outputs(planned, paths)
         outcomes: dict[int, Path | LDSegError] = {}
 
         def failed(index: int, err: LDSegError) -> None:

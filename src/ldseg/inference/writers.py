@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from ldseg import __version__
-from ldseg.data.formats import file_stem, mask_suffix
+from ldseg.data.formats import file_stem, is_volume, mask_suffix
 from ldseg.data.writers import write_mask, write_probability_map
 from ldseg.errors import LDSegError
 from ldseg.inference.files import LoadedImage
@@ -16,6 +16,24 @@ from ldseg.inference.results import FileOptions, Prediction
 from ldseg.utils import atomic_write_text
 
 RECORD = "prediction.json"
+MAPS = ("mean", "std")  # the uncertainty maps, <stem>_mean and <stem>_std
+
+
+def planned_outputs(
+    paths: Sequence[Path], out_dir: Path, save_uncertainty: bool, save_trajectory: bool
+) -> list[tuple[Path, str]]:
+    """Every file :func:`write_outputs` and :func:`write_record` would write for ``paths``, each
+    with the input it is made from (for ``ldseg.runs.guard.check_outputs``)."""
+    planned = []
+    for path in paths:
+        stem, origin = file_stem(path), str(path)
+        planned.append((out_dir / f"{stem}{mask_suffix(path)}", origin))
+        if save_uncertainty:
+            suffix = ".nii.gz" if is_volume(path) else ".png"
+            planned += [(out_dir / "uncertainty" / f"{stem}_{m}{suffix}", origin) for m in MAPS]
+        if save_trajectory:
+            planned += [(out_dir / "trajectory" / f"{stem}{s}", origin) for s in (".png", ".gif")]
+    return [*planned, (out_dir / RECORD, "the record")]
 
 
 def write_uncertainty_maps(prediction: Prediction, reference: str | Path, out_dir: Path) -> list:

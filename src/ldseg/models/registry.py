@@ -13,11 +13,12 @@ from monai.networks.nets import UNet
 
 from ldseg.diffusion import NoiseSchedule
 from ldseg.models.ablations import DownsampledImageEncoder, DownsampledLabelEncoder
-from ldseg.models.base import Segmenter, resolve_latent_factor
+from ldseg.models.base import Segmenter
 from ldseg.models.deterministic import DeterministicSegmenter
 from ldseg.models.ldseg import LDSeg
 from ldseg.models.pixel_diffusion import PixelDiffusion
 from ldseg.models.resunet import ResUNet
+from ldseg.models.sizes import model_factor
 from ldseg.models.two_stage import TwoStageLDSeg
 from ldseg.nets.blocks import stage_strides
 
@@ -29,26 +30,8 @@ def _schedule(config: Config) -> NoiseSchedule:
     return NoiseSchedule(config.model.timesteps, config.model.schedule)
 
 
-LDSEG_LATENT_FACTOR = 8  # per axis, when the config sets none (the paper: 16)
-
-
-def _factor(config: Config) -> tuple[int, ...]:
-    """The baselines' downsampling: the config's factor, or ``2**stages`` per axis."""
-    num_stages = len(config.model.channels) - 1
-    return resolve_latent_factor(config.model.latent_factor, config.spatial_dims, num_stages)
-
-
-def _ldseg_factor(config: Config) -> tuple[int, ...]:
-    """LDSeg's latent factor: the config's, or 8 per axis (at most ``2**stages``), measured
-    better than the paper's 16 on CAMUS (benchmarks/README.md, "Ablation")."""
-    if config.model.latent_factor:
-        return tuple(config.model.latent_factor)
-    factor = min(LDSEG_LATENT_FACTOR, 2 ** (len(config.model.channels) - 1))
-    return (factor,) * config.spatial_dims
-
-
 def _strides(config: Config) -> list[tuple[int, ...]]:
-    return stage_strides(_factor(config), len(config.model.channels) - 1)
+    return stage_strides(model_factor(config), len(config.model.channels) - 1)
 
 
 def _latent_diffusion(config: Config, cls: type[LDSeg] = LDSeg) -> LDSeg:
@@ -58,7 +41,7 @@ def _latent_diffusion(config: Config, cls: type[LDSeg] = LDSeg) -> LDSeg:
         in_channels=m.in_channels,
         num_classes=m.num_classes,
         channels=m.channels,
-        latent_factor=_ldseg_factor(config),
+        latent_factor=model_factor(config),
         denoiser_channels=m.denoiser_channels,
         denoiser_attention=m.denoiser_attention,
         num_res_blocks=m.num_res_blocks,
@@ -87,10 +70,10 @@ def _ablation(label: bool, image: bool) -> Callable[[Config], Segmenter]:
         model = _latent_diffusion(config)
         if label:
             model.label_encoder = DownsampledLabelEncoder(
-                config.model.num_classes, _ldseg_factor(config)
+                config.model.num_classes, model_factor(config)
             )
         if image:
-            model.image_encoder = DownsampledImageEncoder(_ldseg_factor(config))
+            model.image_encoder = DownsampledImageEncoder(model_factor(config))
         return model
 
     return build
@@ -99,14 +82,14 @@ def _ablation(label: bool, image: bool) -> Callable[[Config], Segmenter]:
 def _resunet(config: Config) -> DeterministicSegmenter:
     m, dims = config.model, config.spatial_dims
     net = ResUNet(dims, m.in_channels, m.num_classes, m.channels, _strides(config), m.dropout)
-    return DeterministicSegmenter(net, dims, m.num_classes, _factor(config))
+    return DeterministicSegmenter(net, dims, m.num_classes, model_factor(config))
 
 
 def _unet(config: Config) -> DeterministicSegmenter:
     m, dims = config.model, config.spatial_dims
     strides = [tuple(s) for s in _strides(config)]
     net = UNet(dims, m.in_channels, m.num_classes, m.channels, strides, num_res_units=2)
-    return DeterministicSegmenter(net, dims, m.num_classes, _factor(config))
+    return DeterministicSegmenter(net, dims, m.num_classes, model_factor(config))
 
 
 def _pixel_diffusion(config: Config) -> PixelDiffusion:

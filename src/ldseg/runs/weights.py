@@ -14,6 +14,7 @@ from ldseg.models import Segmenter
 from ldseg.utils import atomic_write
 
 WEIGHTS_SUFFIX = ".safetensors"
+SHOWN = 3  # tensors named in a mismatch message, per kind
 
 
 def save_weights(path: Path, tensors: dict[str, torch.Tensor], metadata: dict[str, str]) -> Path:
@@ -53,10 +54,37 @@ def load_model_tensors(
     target = model.ema_target
     if use_ema and ema and target:
         state |= {f"{target}.{k}": v for k, v in ema.items()}
-    try:
-        model.load_state_dict(state, strict=True)
-    except RuntimeError as err:
-        first = str(err).strip().splitlines()[0]
+    problems = state_dict_differences(model.state_dict(), state)
+    if problems:
         raise RunFolderError(
-            f"{path}: weights do not match the configured model ({first})"
-        ) from None
+            f"{path}: weights do not match the configured model ({problems}); was config.json "
+            "changed after training?"
+        )
+    model.load_state_dict(state, strict=True)
+
+
+def _listed(names: list[str]) -> str:
+    shown = ", ".join(names[:SHOWN])
+    return shown + (f" and {len(names) - SHOWN} more" if len(names) > SHOWN else "")
+
+
+def state_dict_differences(
+    expected: dict[str, torch.Tensor], found: dict[str, torch.Tensor]
+) -> str:
+    """One line: the layers whose shapes differ (file vs model), the tensors missing from the
+    file and those the model does not have; empty when they match."""
+    shapes = [
+        f"{k} {list(found[k].shape)} in the file, {list(v.shape)} in the model"
+        for k, v in expected.items()
+        if k in found and found[k].shape != v.shape
+    ]
+    missing = [k for k in expected if k not in found]
+    unexpected = [k for k in found if k not in expected]
+    parts = []
+    if shapes:
+        parts.append(f"{len(shapes)} tensor(s) differ in shape: {_listed(shapes)}")
+    if missing:
+        parts.append(f"{len(missing)} missing from the file: {_listed(missing)}")
+    if unexpected:
+        parts.append(f"{len(unexpected)} not in the model: {_listed(unexpected)}")
+    return "; ".join(parts)

@@ -28,6 +28,8 @@ from ldseg.errors import LDSegError
 from ldseg.evaluation.metrics import foreground_mean
 from ldseg.models import TrainingLoss, build_model
 from ldseg.runs import RunFolder
+from ldseg.runs.guard import RUN_FILES, check_outputs
+from ldseg.runs.lock import training_lock
 from ldseg.runs.state import Progress, load_state, restore_schedule, save_state
 from ldseg.training.curves import LOSS_COLUMNS, plot_curves
 from ldseg.training.distributed import ProcessGroup, loader_workers, process_group
@@ -60,12 +62,16 @@ def train(
     """Train end to end into a new run folder; returns the best validation Dice. Without
     ``val_pairs`` a ``data.val_fraction`` of the pairs is held out.
 
-    Under ``torchrun`` every process calls this and rank 0 writes the run folder.
+    Under ``torchrun`` every process calls this and rank 0 writes the run folder, holding its
+    lock (``ldseg.runs.lock``) to the end.
     """
     folder = RunFolder(out_dir)
     cfg = config
-    with process_group() as group:
+    with training_lock(out_dir), process_group() as group:
         folder.check_new()
+        inputs = [path for pair in (*train_pairs, *(val_pairs or ())) for path in pair.images]
+        inputs += [pair.mask for pair in (*train_pairs, *(val_pairs or ()))]
+        check_outputs([folder.path / name for name in RUN_FILES], inputs, own=[folder.path])
         group.barrier()  # every process has checked before rank 0 writes
         set_determinism(seed=cfg.train.seed)
         if val_pairs is None:
@@ -82,8 +88,8 @@ def resume(run_dir: Path, progress: bool = True) -> TrainResult:
     """Continue an interrupted run from its last completed epoch, with the config and data
     recorded in the run folder; the result equals an uninterrupted run's."""
     folder = RunFolder(run_dir)
-    cfg, state = folder.resume_state()
-    with process_group() as group:
+    with training_lock(run_dir), process_group() as group:
+        cfg, state = folder.resume_state()
         set_determinism(seed=cfg.train.seed)
         show = progress and group.is_main
         train_pairs, val_pairs = folder.data_lists()
