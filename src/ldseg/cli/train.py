@@ -39,6 +39,12 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         help="continue an interrupted run from its last epoch, with its own config and data",
     )
     train.add_argument(
+        "--init-from",
+        type=Path,
+        metavar="RUN_DIR",
+        help="start from RUN_DIR's best weights (fine-tuning; the same architecture)",
+    )
+    train.add_argument(
         "--val-data", type=Path, help="validation set (default: DATA's val split, or hold out 10%%)"
     )
     train.add_argument("--layout", choices=LAYOUTS, help="dataset layout (default: detected)")
@@ -73,7 +79,7 @@ def run(args: argparse.Namespace) -> int:
     from ldseg.training import resume, train
 
     if args.resume:
-        extra = ["val_data", "layout", "out", "config", *OVERRIDES]
+        extra = ["init_from", "val_data", "layout", "out", "config", *OVERRIDES]
         given = ["--" + arg.replace("_", "-") for arg in extra if getattr(args, arg) is not None]
         if given:
             raise LDSegError(
@@ -84,7 +90,9 @@ def run(args: argparse.Namespace) -> int:
     elif args.out is None:
         raise LDSegError("train --data needs --out RUN_DIR, the run folder to create")
     else:
-        result = train(*new_training(args), args.out, progress=not args.quiet)
+        result = train(
+            *new_training(args), args.out, progress=not args.quiet, init_from=args.init_from
+        )
     if os.environ.get("RANK", "0") == "0":  # one report under torchrun
         print(
             f"trained {result.epochs} epochs in {result.seconds:.0f} s; best validation Dice "

@@ -56,7 +56,9 @@ def load_model_tensors(
     try:
         model.load_state_dict(state, strict=True)
     except RuntimeError as err:
-        first = str(err).strip().splitlines()[0]
+        lines = [line.strip() for line in str(err).strip().splitlines()]
+        first = lines[1] if len(lines) > 1 else lines[0]  # lines[0] only names the class
+        first = first if len(first) <= 160 else first[:157] + "..."
         raise RunFolderError(
             f"{path}: weights do not match the configured model ({first})"
         ) from None

@@ -29,6 +29,7 @@ from ldseg.evaluation.metrics import foreground_mean
 from ldseg.models import TrainingLoss, build_model
 from ldseg.runs import RunFolder
 from ldseg.runs.state import Progress, load_state, restore_schedule, save_state
+from ldseg.runs.weights import load_model_tensors, load_weights
 from ldseg.training.curves import LOSS_COLUMNS, plot_curves
 from ldseg.training.distributed import ProcessGroup, loader_workers, process_group
 from ldseg.training.ema import ema_model
@@ -56,9 +57,11 @@ def train(
     val_pairs: Sequence[Pair] | None,
     out_dir: Path,
     progress: bool = True,
+    init_from: Path | None = None,
 ) -> TrainResult:
     """Train end to end into a new run folder; returns the best validation Dice. Without
-    ``val_pairs`` a ``data.val_fraction`` of the pairs is held out.
+    ``val_pairs`` a ``data.val_fraction`` of the pairs is held out. ``init_from`` starts from
+    that run's best weights (the same architecture; checked before anything is written).
 
     Under ``torchrun`` every process calls this and rank 0 writes the run folder.
     """
@@ -74,6 +77,8 @@ def train(
             )
         show = progress and group.is_main
         trainer = Trainer(cfg, *load_samples(cfg, train_pairs, val_pairs, show), group)
+        if init_from is not None:
+            trainer.initialise(RunFolder(init_from).weights_path("best"))
         state = folder.start(cfg, train_pairs, val_pairs or []) if group.is_main else Progress()
         return trainer.run(folder, state, show)
 
@@ -160,6 +165,18 @@ class Trainer:
         self.class_labels = [str(c) for c in range(cfg.model.num_classes)]
         self.header = ["epoch", "lr", *LOSS_COLUMNS, "val_mean_dice"]
         self.header += [f"val_dice_{c}" for c in self.class_labels] + ["seconds"]
+
+    def initialise(self, path: Path) -> None:
+        """Start from a run's weights (its EMA copy where it has one), EMA included."""
+        if not path.is_file():
+            raise LDSegError(f"--init-from: {path} does not exist (not a finished run folder)")
+        try:
+            load_model_tensors(self.model, load_weights(path), path)
+        except LDSegError as err:
+            raise LDSegError(f"--init-from: {err}") from None
+        if self.ema is not None:
+            target = self.model.get_submodule(self.model.ema_target)
+            self.ema.module.load_state_dict(target.state_dict())
 
     def restore(self, path: Path, state: Progress) -> None:
         """Continue from a training state (model, EMA, optimiser, schedule, scaler)."""
