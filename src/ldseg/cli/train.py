@@ -54,7 +54,11 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     train.add_argument("--quiet", action="store_true", help="no progress bars")
     train.add_argument("--size", type=int, nargs="+", metavar="N", help="training size H W [D]")
     train.add_argument("--classes", type=int, help="number of classes including background")
-    train.add_argument("--epochs", type=int, help="training epochs")
+    train.add_argument(
+        "--epochs",
+        type=int,
+        help="training epochs (with --resume: extend a finished run to N in all)",
+    )
     train.add_argument("--batch-size", type=int, help="images per batch and process")
     train.add_argument("--lr", type=float, help="initial learning rate")
     train.add_argument("--seed", type=int, help="random seed")
@@ -79,14 +83,15 @@ def run(args: argparse.Namespace) -> int:
     from ldseg.training import resume, train
 
     if args.resume:
-        extra = ["init_from", "val_data", "layout", "out", "config", *OVERRIDES]
+        extra = ["init_from", "val_data", "layout", "out", "config"]
+        extra += [arg for arg in OVERRIDES if arg != "epochs"]
         given = ["--" + arg.replace("_", "-") for arg in extra if getattr(args, arg) is not None]
         if given:
             raise LDSegError(
                 f"--resume continues {args.resume} with its own config and data; "
                 f"drop {' '.join(given)}"
             )
-        result = resume(args.resume, progress=not args.quiet)
+        result = resume(args.resume, progress=not args.quiet, epochs=args.epochs)
     elif args.out is None:
         raise LDSegError("train --data needs --out RUN_DIR, the run folder to create")
     else:

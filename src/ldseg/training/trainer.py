@@ -7,6 +7,7 @@ epoch rank 0 validates and writes the training state, ``last``/``best.safetensor
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -83,10 +84,12 @@ def train(
         return trainer.run(folder, state, show)
 
 
-def resume(run_dir: Path, progress: bool = True) -> TrainResult:
+def resume(run_dir: Path, progress: bool = True, epochs: int | None = None) -> TrainResult:
     """Continue an interrupted run from its last completed epoch, with the config and data
     recorded in the run folder; the result equals an uninterrupted run's."""
     folder = RunFolder(run_dir)
+    if epochs is not None and os.environ.get("RANK", "0") == "0":
+        folder.extend(epochs)  # a finished run, trained on to ``epochs`` in all
     cfg, state = folder.resume_state()
     with process_group() as group:
         set_determinism(seed=cfg.train.seed)
