@@ -40,6 +40,12 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         help="continue an interrupted run from its last epoch, with its own config and data",
     )
     train.add_argument(
+        "--init-from",
+        type=Path,
+        metavar="RUN_DIR",
+        help="start from RUN_DIR's best weights (fine-tuning; the same architecture)",
+    )
+    train.add_argument(
         "--val-data", type=Path, help="validation set (default: DATA's val split, or hold out 10%%)"
     )
     train.add_argument("--layout", choices=LAYOUTS, help="dataset layout (default: detected)")
@@ -56,7 +62,11 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         "--size", type=positive_int, nargs="+", metavar="N", help="training size H W [D]"
     )
     train.add_argument("--classes", type=classes, help="number of classes including background")
-    train.add_argument("--epochs", type=positive_int, help="training epochs")
+    train.add_argument(
+        "--epochs",
+        type=positive_int,
+        help="training epochs (with --resume: extend a finished run to N in all)",
+    )
     train.add_argument("--batch-size", type=positive_int, help="images per batch and process")
     train.add_argument("--lr", type=positive, help="initial learning rate")
     train.add_argument("--seed", type=count, help="random seed")
@@ -83,18 +93,21 @@ def run(args: argparse.Namespace) -> int:
     from ldseg.training import resume, train
 
     if args.resume:
-        extra = ["val_data", "layout", "out", "config", *OVERRIDES]
+        extra = ["init_from", "val_data", "layout", "out", "config"]
+        extra += [arg for arg in OVERRIDES if arg != "epochs"]
         given = ["--" + arg.replace("_", "-") for arg in extra if getattr(args, arg) is not None]
         if given:
             raise LDSegError(
                 f"--resume continues {args.resume} with its own config and data; "
                 f"drop {' '.join(given)}"
             )
-        result = resume(args.resume, progress=not args.quiet)
+        result = resume(args.resume, progress=not args.quiet, epochs=args.epochs)
     elif args.out is None:
         raise LDSegError("train --data needs --out RUN_DIR, the run folder to create")
     else:
-        result = train(*new_training(args), args.out, progress=not args.quiet)
+        result = train(
+            *new_training(args), args.out, progress=not args.quiet, init_from=args.init_from
+        )
     if os.environ.get("RANK", "0") == "0":  # one report under torchrun
         print(
             f"trained {result.epochs} epochs in {result.seconds:.0f} s; best validation Dice "

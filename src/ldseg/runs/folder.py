@@ -12,7 +12,9 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 from collections.abc import Sequence
+from dataclasses import asdict
 from pathlib import Path
 
 from torch import nn
@@ -21,7 +23,14 @@ from ldseg.config import Config
 from ldseg.data.pairing import Pair
 from ldseg.errors import LDSegError, RunFolderError
 from ldseg.models import Segmenter, build_model
-from ldseg.runs.state import Progress, file_sha256, read_data_list, read_progress, write_data_list
+from ldseg.runs.state import (
+    STATE_FORMAT,
+    Progress,
+    file_sha256,
+    read_data_list,
+    read_progress,
+    write_data_list,
+)
 from ldseg.runs.weights import load_model_tensors, load_weights, model_tensors, save_weights
 from ldseg.utils import atomic_write_text, stale_temporaries
 
@@ -136,6 +145,25 @@ class RunFolder:
                 "nothing to resume"
             )
         return config, state
+
+    def extend(self, epochs: int) -> None:
+        """Let a finished run train on to ``epochs`` in all: ``config.json`` (train.epochs) and
+        the training state (its config digest, the finished flag) rewritten atomically."""
+        config = self.load_config()
+        if not self.state_path.is_file():
+            raise RunFolderError(f"{self.state_path}: missing; this run cannot be extended")
+        state = read_progress(self.state_path)
+        if file_sha256(self.config_path) != state.config_sha256:
+            raise RunFolderError(f"{self.config_path}: changed since training started")
+        if epochs <= state.epoch:
+            raise LDSegError(
+                f"--epochs {epochs}: must exceed the {state.epoch} epochs {self.path} has done"
+            )
+        config.train.epochs = epochs
+        config.save(self.config_path)
+        state.config_sha256, state.finished = file_sha256(self.config_path), False
+        metadata = {"format": STATE_FORMAT, "progress": json.dumps(asdict(state))}
+        save_weights(self.state_path, load_weights(self.state_path), metadata)
 
     # Writing during training
 

@@ -21,7 +21,6 @@ from torch.utils.data import DataLoader, DistributedSampler
 from tqdm import tqdm
 
 from ldseg.config import Config
-from ldseg.data.cases import load_cases
 from ldseg.data.pairing import Pair
 from ldseg.data.transforms import plain_tensor, train_transform
 from ldseg.errors import LDSegError
@@ -31,14 +30,15 @@ from ldseg.runs import RunFolder
 from ldseg.runs.guard import RUN_FILES, check_outputs
 from ldseg.runs.lock import training_lock
 from ldseg.runs.state import Progress, load_state, restore_schedule, save_state
+from ldseg.runs.weights import load_model_tensors, load_weights
 from ldseg.training.curves import LOSS_COLUMNS, plot_curves
 from ldseg.training.distributed import ProcessGroup, loader_workers, process_group
 from ldseg.training.ema import ema_model
+from ldseg.training.samples import Samples, load_samples
 from ldseg.training.seeding import SeededCases, case_generators, seed_process
 from ldseg.training.validation import split_validation, validate
 
 AUTOCAST_DTYPES = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}
-Samples = list[dict]  # preprocessed {"image", "mask", "stem"} of ``ldseg.data.cases.load_cases``
 
 
 @dataclass
@@ -58,9 +58,11 @@ def train(
     val_pairs: Sequence[Pair] | None,
     out_dir: Path,
     progress: bool = True,
+    init_from: Path | None = None,
 ) -> TrainResult:
     """Train end to end into a new run folder; returns the best validation Dice. Without
-    ``val_pairs`` a ``data.val_fraction`` of the pairs is held out.
+    ``val_pairs`` a ``data.val_fraction`` of the pairs is held out. ``init_from`` starts from
+    that run's best weights (the same architecture; checked before anything is written).
 
     Under ``torchrun`` every process calls this and rank 0 writes the run folder, holding its
     lock (``ldseg.runs.lock``) to the end.
@@ -80,15 +82,20 @@ def train(
             )
         show = progress and group.is_main
         trainer = Trainer(cfg, *load_samples(cfg, train_pairs, val_pairs, show), group)
+        if init_from is not None:
+            trainer.initialise(RunFolder(init_from).weights_path("best"))
         state = folder.start(cfg, train_pairs, val_pairs or []) if group.is_main else Progress()
         return trainer.run(folder, state, show)
 
 
-def resume(run_dir: Path, progress: bool = True) -> TrainResult:
+def resume(run_dir: Path, progress: bool = True, epochs: int | None = None) -> TrainResult:
     """Continue an interrupted run from its last completed epoch, with the config and data
     recorded in the run folder; the result equals an uninterrupted run's."""
     folder = RunFolder(run_dir)
     with training_lock(run_dir), process_group() as group:
+        if epochs is not None and group.is_main:
+            folder.extend(epochs)  # a finished run, trained on to ``epochs`` in all
+        group.barrier()
         cfg, state = folder.resume_state()
         set_determinism(seed=cfg.train.seed)
         show = progress and group.is_main
@@ -101,22 +108,6 @@ def resume(run_dir: Path, progress: bool = True) -> TrainResult:
             if state.epoch:  # the files a kill may have kept from being written
                 trainer.write_outputs(folder, state)
         return trainer.run(folder, state, show)
-
-
-def load_samples(
-    cfg: Config, train_pairs: Sequence[Pair], val_pairs: Sequence[Pair] | None, show: bool
-) -> tuple[Samples, Samples]:
-    """Load the training and validation samples; resolves the config's channels and classes."""
-    model, data = cfg.model, cfg.data
-    train, in_channels, num_classes = load_cases(
-        train_pairs, data, model.in_channels, model.num_classes, "loading training data", show
-    )
-    model.in_channels, model.num_classes = in_channels, num_classes
-    cfg.validate("config")
-    if not val_pairs:
-        return train, []
-    val = load_cases(val_pairs, data, in_channels, num_classes, "loading validation data", show)
-    return train, val[0]
 
 
 class Trainer:
@@ -166,6 +157,18 @@ class Trainer:
         self.class_labels = [str(c) for c in range(cfg.model.num_classes)]
         self.header = ["epoch", "lr", *LOSS_COLUMNS, "val_mean_dice"]
         self.header += [f"val_dice_{c}" for c in self.class_labels] + ["seconds"]
+
+    def initialise(self, path: Path) -> None:
+        """Start from a run's weights (its EMA copy where it has one), EMA included."""
+        if not path.is_file():
+            raise LDSegError(f"--init-from: {path} does not exist (not a finished run folder)")
+        try:
+            load_model_tensors(self.model, load_weights(path), path)
+        except LDSegError as err:
+            raise LDSegError(f"--init-from: {err}") from None
+        if self.ema is not None:
+            target = self.model.get_submodule(self.model.ema_target)
+            self.ema.module.load_state_dict(target.state_dict())
 
     def restore(self, path: Path, state: Progress) -> None:
         """Continue from a training state (model, EMA, optimiser, schedule, scaler)."""
