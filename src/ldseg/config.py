@@ -7,10 +7,7 @@ through.
 
 from __future__ import annotations
 
-import dataclasses
 import json
-import types
-import typing
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -21,13 +18,15 @@ from ldseg.diffusion import DDIM, PREDICTION_TYPES, SAMPLER_NAMES, SCHEDULE_KIND
 from ldseg.errors import LDSegError
 from ldseg.models import DECODER_INPUTS, MODEL_NAMES
 from ldseg.models.sizes import size_problems
-from ldseg.utils import atomic_write_text
+from ldseg.utils import atomic_write_text, build_dataclass
 
 INTENSITY_MODES = ("minmax", "zscore", "percentile")
 LAYOUTS = ("auto", "folders", "nnunet", "list", "glas")
 AUGMENTATIONS = ("flip", "rot90", "affine", "intensity")
 WINDOW_BLENDS = ("gaussian", "constant")
 PRECISIONS = ("fp32", "bf16", "fp16")
+SLICINGS = ("none", "2d")
+NEWER_DATA_KEYS = {"slicing": "none", "slice_axis": None}  # absent from older run folders
 
 
 @dataclass
@@ -65,6 +64,9 @@ class DataConfig:
     whose windows overlap by ``window_overlap`` and blend with ``window_blend`` weights.
     Labels: ``binarize`` T makes ``mask > T`` the foreground (127 for JPEG masks, 0 for
     instance ids); ``class_mapping[v]`` is the class of label value ``v``.
+    ``slicing`` ``2d`` trains a 2D model (``size`` is the slice size) on the slices of volumes
+    along ``slice_axis`` (None: each volume's axis of largest spacing) and predicts volumes
+    slice by slice (``ldseg.data.slices``).
     """
 
     size: list[int] = field(default_factory=lambda: [128, 128])
@@ -79,6 +81,8 @@ class DataConfig:
     window_overlap: float = 0.25
     window_blend: str = "gaussian"
     augment: list[str] = field(default_factory=list)
+    slicing: str = "none"
+    slice_axis: int | None = None
 
     def problems(self) -> list[str]:
         """What is wrong with the data settings (empty when they are valid)."""
@@ -102,6 +106,14 @@ class DataConfig:
             found.append(f"data.augment {unknown}: choose from {AUGMENTATIONS}")
         if "rot90" in self.augment and len(set(self.size[:2])) > 1:
             found.append("data.augment rot90 needs a square size in the first two axes")
+        if self.slicing not in SLICINGS:
+            found.append(f"data.slicing must be one of {SLICINGS}")
+        elif self.slicing == "2d" and len(self.size) != 2:
+            found.append(f"data.slicing 2d needs a 2D data.size (the slice size), got {self.size}")
+        if self.slice_axis is not None and (
+            self.slicing != "2d" or self.slice_axis not in (0, 1, 2)
+        ):
+            found.append("data.slice_axis must be 0, 1 or 2 (or null) and needs data.slicing 2d")
         return found
 
 
@@ -162,7 +174,9 @@ class Config:
         if old and not model.get("latent_factor"):  # a version-1 run folder: keep its latent
             stages = len(model.get("channels") or ModelConfig().channels) - 1
             raw = {**raw, "model": {**model, "latent_factor": [2**stages] * len(data["size"])}}
-        config = _build(cls, raw, source, partial)
+        if isinstance(data, dict):  # a run folder from before these keys: their defaults
+            raw = {**raw, "data": {**NEWER_DATA_KEYS, **data}}
+        config = build_dataclass(cls, raw, source, partial)
         config.validate(source)
         return config
 
@@ -253,45 +267,3 @@ def _read(path: Path) -> dict[str, Any]:
     if not isinstance(raw, dict):
         raise LDSegError(f"{path}: config must be a mapping")
     return raw
-
-
-def _build(cls: type, raw: Any, where: str, partial: bool) -> Any:
-    if not isinstance(raw, dict):
-        raise LDSegError(f"{where}: expected a mapping")
-    hints = typing.get_type_hints(cls)
-    names = {f.name for f in dataclasses.fields(cls)}
-    unknown = sorted(set(raw) - names)
-    if unknown:
-        raise LDSegError(f"{where}: unknown key(s) {', '.join(unknown)}")
-    missing = sorted(names - set(raw))
-    if missing and not partial:
-        raise LDSegError(f"{where}: missing key(s) {', '.join(missing)}")
-    values = {}
-    for name, value in raw.items():
-        hint = hints[name]
-        if dataclasses.is_dataclass(hint):
-            values[name] = _build(hint, value, f"{where}: {name}", partial)
-        else:
-            values[name] = _check(value, hint, f"{where}: {name}")
-    return cls(**values)
-
-
-def _check(value: Any, hint: Any, where: str) -> Any:
-    origin, args = typing.get_origin(hint), typing.get_args(hint)
-    if origin in (typing.Union, types.UnionType):
-        if value is None and type(None) in args:
-            return None
-        return _check(value, next(a for a in args if a is not type(None)), where)
-    if origin is list:
-        if not isinstance(value, list | tuple):
-            raise LDSegError(f"{where}: expected a list, got {value!r}")
-        return [_check(v, args[0], where) for v in value]
-    ok = {
-        bool: isinstance(value, bool),
-        int: isinstance(value, int) and not isinstance(value, bool),
-        float: isinstance(value, int | float) and not isinstance(value, bool),
-        str: isinstance(value, str),
-    }[hint]
-    if not ok:
-        raise LDSegError(f"{where}: expected {hint.__name__}, got {value!r}")
-    return float(value) if hint is float else value

@@ -1,12 +1,16 @@
 """Small shared helpers: atomic file writes, free output folders, the CPUs this process may use,
-numbers for printing."""
+numbers for printing, dataclasses built from checked mappings (the run configuration)."""
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import tempfile
+import types
+import typing
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from ldseg.errors import LDSegError
 
@@ -79,3 +83,48 @@ def free_dir(base: str | Path) -> Path:
 def fmt(value: float | None, digits: int = 4) -> str:
     """A number for printing, "n/a" for None."""
     return "n/a" if value is None else f"{value:.{digits}f}"
+
+
+def build_dataclass(cls: type, raw: Any, where: str, partial: bool) -> Any:
+    """``cls`` (a dataclass, nested ones included) from the mapping ``raw``, every value checked
+    against its type hint; unknown keys, and without ``partial`` missing ones, are refused in one
+    line naming ``where`` and the key."""
+    if not isinstance(raw, dict):
+        raise LDSegError(f"{where}: expected a mapping")
+    hints = typing.get_type_hints(cls)
+    names = {f.name for f in dataclasses.fields(cls)}
+    unknown = sorted(set(raw) - names)
+    if unknown:
+        raise LDSegError(f"{where}: unknown key(s) {', '.join(unknown)}")
+    missing = sorted(names - set(raw))
+    if missing and not partial:
+        raise LDSegError(f"{where}: missing key(s) {', '.join(missing)}")
+    values = {}
+    for name, value in raw.items():
+        hint = hints[name]
+        if dataclasses.is_dataclass(hint):
+            values[name] = build_dataclass(hint, value, f"{where}: {name}", partial)
+        else:
+            values[name] = _check(value, hint, f"{where}: {name}")
+    return cls(**values)
+
+
+def _check(value: Any, hint: Any, where: str) -> Any:
+    origin, args = typing.get_origin(hint), typing.get_args(hint)
+    if origin in (typing.Union, types.UnionType):
+        if value is None and type(None) in args:
+            return None
+        return _check(value, next(a for a in args if a is not type(None)), where)
+    if origin is list:
+        if not isinstance(value, list | tuple):
+            raise LDSegError(f"{where}: expected a list, got {value!r}")
+        return [_check(v, args[0], where) for v in value]
+    ok = {
+        bool: isinstance(value, bool),
+        int: isinstance(value, int) and not isinstance(value, bool),
+        float: isinstance(value, int | float) and not isinstance(value, bool),
+        str: isinstance(value, str),
+    }[hint]
+    if not ok:
+        raise LDSegError(f"{where}: expected {hint.__name__}, got {value!r}")
+    return float(value) if hint is float else value

@@ -15,6 +15,7 @@ from ldseg.config import DataConfig
 from ldseg.data.layouts import discover
 from ldseg.data.pairing import Pair
 from ldseg.data.readers import check_same_grid, read_channels, read_label
+from ldseg.data.slices import mask_slices, slice_stems, volume_slices
 from ldseg.data.transforms import prepare_image, relabel, resize_mask
 from ldseg.errors import DataError
 
@@ -103,15 +104,26 @@ def load_cases(
     """Training and validation tensors ``{"image": (C, *S), "mask": (1, *S), "stem"}`` of pairs.
 
     ``S`` is ``data.size``, or without ``data.resize`` the native grid (resampled to
-    ``data.spacing`` if set). ``in_channels`` 0 takes the first image's channel count;
-    ``num_classes`` 0 takes the largest label value + 1, otherwise labels are checked against
-    it. Returns the tensors, the channel count and the number of classes.
+    ``data.spacing`` if set). With ``data.slicing`` ``2d`` every volume gives one sample per
+    slice (``ldseg.data.slices.volume_slices``; stems ``<stem>_z00``, ...), so validation
+    during training scores slices, not volumes. ``in_channels`` 0 takes the first image's channel
+    count; ``num_classes`` 0 takes the largest label value + 1, otherwise labels are checked
+    against it. Returns the tensors, the channel count and the number of classes.
     """
     samples: list[dict[str, torch.Tensor | str]] = []
     max_label = 0
     for case in read_cases(pairs, data, num_classes, desc, progress):
         in_channels = in_channels or case.image.shape[0]
         max_label = max(max_label, int(case.mask.max()))
+        if data.slicing == "2d":
+            images, axis = volume_slices(case.image, data, in_channels, case.spacing, case.path)
+            masks = mask_slices(case.mask, axis, images.shape[2:])
+            stems = slice_stems(case.stem, axis, len(images))
+            samples += [
+                {"image": image.clone(), "mask": mask, "stem": stem}
+                for image, mask, stem in zip(images, masks, stems, strict=True)
+            ]
+            continue
         image = prepare_image(case.image, data, in_channels, case.spacing, case.path)
         mask = resize_mask(torch.as_tensor(case.mask)[None], image.shape[1:])
         samples.append({"image": image, "mask": mask, "stem": case.stem})

@@ -12,6 +12,7 @@ from torch.utils.data import DataLoader, Dataset
 
 from ldseg.config import Config
 from ldseg.data.readers import read_image
+from ldseg.data.slices import volume_slices
 from ldseg.data.transforms import prepare_image
 from ldseg.errors import DataError, LDSegError
 
@@ -35,6 +36,20 @@ def preprocess(
     return prepare_image(image, config.data, config.model.in_channels, spacing, source)
 
 
+def preprocess_slices(
+    config: Config,
+    image: np.ndarray,
+    source: str | Path = "array",
+    spacing: Sequence[float] | None = None,
+) -> tuple[torch.Tensor, int]:
+    """A volume ``(C, X, Y, Z)`` or ``(X, Y, Z)`` as a slice-wise run's network sees it: its
+    slices ``(N, C, *size)`` and their axis (``ldseg.data.slices.volume_slices``, as in
+    training)."""
+    image = np.asarray(image, dtype=np.float32)
+    image = image[None] if image.ndim == 3 else image
+    return volume_slices(image, config.data, config.model.in_channels, spacing, source)
+
+
 @dataclass
 class LoadedImage:
     """An image file read and preprocessed (``tensor``), or the error that stopped it."""
@@ -44,6 +59,7 @@ class LoadedImage:
     tensor: torch.Tensor | None = None
     shape: tuple[int, ...] = ()  # the input's spatial shape, to resize the prediction back
     image: np.ndarray | None = None  # the image as read, kept only when asked for
+    axis: int | None = None  # a slice-wise run's slice axis; ``tensor`` holds the slices
     error: LDSegError | None = None
 
 
@@ -62,12 +78,17 @@ class ImageFiles(Dataset):
     def __getitem__(self, index: int) -> LoadedImage:
         path = self.paths[index]
         try:
-            image, meta = read_image(path)
-            tensor = preprocess(self.config, image, path, meta["spacing"])
+            image, meta = read_image(path)  # (C, *S)
+            config, axis = self.config, None
+            if config.data.slicing == "2d":
+                args = (config.data, config.model.in_channels, meta["spacing"], path)
+                tensor, axis = volume_slices(image, *args)
+            else:
+                tensor = preprocess(config, image, path, meta["spacing"])
         except LDSegError as err:
             return LoadedImage(index, path, error=err)
-        shape = tuple(image.shape[-self.config.spatial_dims :])
-        return LoadedImage(index, path, tensor, shape, image if self.keep_images else None)
+        kept = image if self.keep_images else None
+        return LoadedImage(index, path, tensor, tuple(image.shape[1:]), kept, axis)
 
 
 def _as_is(item: LoadedImage) -> LoadedImage:

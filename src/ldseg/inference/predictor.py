@@ -9,9 +9,10 @@ import numpy as np
 import torch
 
 from ldseg.config import Config
+from ldseg.data.slices import stack_slices
 from ldseg.data.transforms import resize_probabilities
 from ldseg.errors import LDSegError
-from ldseg.inference.files import ImageFiles, preprocess, same_size_batches
+from ldseg.inference.files import ImageFiles, preprocess, preprocess_slices, same_size_batches
 from ldseg.inference.pipeline import Frames, SegmentationPipeline
 from ldseg.inference.results import FileOptions, Prediction, SamplingOptions, Trajectory
 from ldseg.inference.writers import planned_outputs, write_outputs, write_record
@@ -116,10 +117,17 @@ class Predictor:
         ``spacing`` is the image's voxel spacing, needed when the run resamples to a spacing.
         ``max_frames`` keeps the first sample's reverse process at up to that many evenly
         spaced states (always the first and last) in ``trajectory``.
+        A slice-wise run (``data.slicing`` 2d) takes a volume ``(C, X, Y, Z)`` or ``(X, Y, Z)``
+        and segments it slice by slice (:meth:`predict_slices`; no trajectory).
         """
+        sampling = SamplingOptions(steps, sampler, seed, samples)
+        if self.config.data.slicing == "2d":
+            if max_frames:
+                raise LDSegError("a slice-wise run (data.slicing 2d) records no trajectory")
+            slices, axis = preprocess_slices(self.config, image, source, spacing)
+            return self.predict_slices(slices, axis, np.shape(image)[-3:], sampling)
         tensor = self.preprocess(image, source, spacing)
         shape = tuple(np.shape(image)[-self.config.spatial_dims :])
-        sampling = SamplingOptions(steps, sampler, seed, samples)
         return self.predict_batch(tensor[None], [shape], sampling, max_frames=max_frames)[0]
 
     @torch.no_grad()
@@ -171,6 +179,28 @@ class Predictor:
             predictions.append(Prediction(mask, mean.numpy(), std, trajectories.get(i)))
         return predictions
 
+    @torch.no_grad()
+    def predict_slices(
+        self,
+        slices: torch.Tensor,
+        axis: int,
+        shape: Sequence[int],
+        sampling: SamplingOptions | None = None,
+        batch_size: int = 16,
+    ) -> Prediction:
+        """Segment a volume of spatial ``shape`` from its preprocessed slices ``(N, C, *size)``
+        along ``axis`` (``ldseg.inference.files.preprocess_slices``): :meth:`predict_batch`
+        ``batch_size`` slices at a time, each slice's prediction resized back to the volume's
+        in-plane shape and the slices stacked back along ``axis``."""
+        plane = [n for a, n in enumerate(shape) if a != axis]
+        parts = self.predict_batch(slices, [plane] * len(slices), sampling, batch_size)
+        std = None if parts[0].std is None else stack_slices([p.std for p in parts], axis, False)
+        return Prediction(
+            stack_slices([p.mask for p in parts], axis, False),
+            stack_slices([p.probabilities for p in parts], axis, True),
+            std,
+        )
+
     def predict_file(self, path: str | Path, out_dir: str | Path, **options) -> Path:
         """Segment one image file into ``out_dir`` (see :meth:`predict_files`); returns the
         mask's path and raises the file's error."""
@@ -211,6 +241,9 @@ class Predictor:
         """
         sampling = SamplingOptions(steps, sampler, seed, samples)
         options = FileOptions(sampling, save_uncertainty, save_trajectory, batch_size, workers)
+        slicing = self.config.data.slicing == "2d"
+        if save_trajectory and slicing:
+            raise LDSegError("--save-trajectory: a slice-wise run (data.slicing 2d) records none")
         if options.problems():
             raise LDSegError("; ".join(options.problems()))
         out_dir = Path(out_dir)
@@ -227,9 +260,15 @@ class Predictor:
         files = ImageFiles(paths, self.config, keep_images=save_trajectory)
         frames = TRAJECTORY_FRAMES if save_trajectory else 0
         for group in same_size_batches(files, batch_size, workers, failed):
-            images = torch.stack([item.tensor for item in group])
-            shapes = [item.shape for item in group]
-            predictions = self.predict_batch(images, shapes, sampling, batch_size, frames)
+            if slicing:
+                predictions = [
+                    self.predict_slices(item.tensor, item.axis, item.shape, sampling, batch_size)
+                    for item in group
+                ]
+            else:
+                images = torch.stack([item.tensor for item in group])
+                shapes = [item.shape for item in group]
+                predictions = self.predict_batch(images, shapes, sampling, batch_size, frames)
             for item, prediction in zip(group, predictions, strict=True):
                 try:
                     outcomes[item.index] = write_outputs(
