@@ -40,19 +40,22 @@ LEVERS = {
     "dropout0": ["model.dropout"],  # 0.2 -> 0
     "attention": ["model.max_attention_tokens"],  # every size -> at most 1024 tokens
 }
-PRESET_KEYS_3D = ("model.latent_factor", "model.channels", "train.batch_size")  # CPU-sized
+PRESET_KEYS = ("model.channels", "train.batch_size")  # CPU-sized in the native-grid presets
 
 
 def paper_settings(dataset: str) -> dict[str, object]:
-    """``configs/paper.yaml`` as ``SECTION.KEY`` settings (3D: the preset's latent and widths)."""
+    """``configs/paper.yaml`` as ``SECTION.KEY`` settings (native-grid presets, ACDC: the preset's
+    widths and batch, and in 3D its latent factor; slice-wise ACDC takes the paper's [16, 16])."""
     raw = yaml.safe_load((ROOT / "configs" / "paper.yaml").read_text())
     settings = {
         f"{section}.{key}": value
         for section in ("model", "train")
         for key, value in raw[section].items()
     }
-    if DATASETS[dataset][2] is None:
-        for key in PRESET_KEYS_3D:
+    preset, _, size = DATASETS[dataset]
+    if size is None:
+        dims = len(yaml.safe_load((ROOT / "configs" / preset).read_text())["data"]["size"])
+        for key in (*PRESET_KEYS, *(["model.latent_factor"] if dims == 3 else [])):
             settings.pop(key)
     return settings
 

@@ -3,6 +3,7 @@
     python benchmarks/accuracy.py --dataset camus --models ldseg,resunet,unet --minutes 12
     python benchmarks/accuracy.py --dataset kvasir --models ldseg --minutes 12
     python benchmarks/accuracy.py --dataset acdc --models ldseg,resunet --minutes 12
+    python benchmarks/accuracy.py --dataset acdc-2d --models ldseg,resunet --minutes 12
     python benchmarks/accuracy.py --dataset camus --quick    # 24 training, 4 test cases, 64 x 64
     python benchmarks/accuracy.py --dataset camus --models ldseg --set model.decoder_input=x0
 
@@ -48,6 +49,7 @@ DATASETS = {
     "camus": ("camus.yaml", "camus", [128, 128]),
     "kvasir": ("kvasir.yaml", "kvasir-seg", [128, 128]),
     "acdc": ("acdc.yaml", "acdc", None),  # the preset's native-resolution crops
+    "acdc-2d": ("acdc-2d.yaml", "acdc", None),  # slice-wise, scored per volume (3D Dice)
 }
 KVASIR_TRAIN = 800
 
@@ -128,7 +130,7 @@ def run(
         test_pairs = test_pairs[: limits.test]
         if quick:
             train_pairs, test_pairs = train_pairs[:24], test_pairs[:4]
-            config.data.size = [64, 64] if size else [64, 64, 8]
+            config.data.size = [64, 64, 8][: len(config.data.size)]
             config.train.val_every = 1
         start = time.perf_counter()
         result = train(config, train_pairs, None, work / name, progress=not quick)
