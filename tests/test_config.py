@@ -117,3 +117,23 @@ def test_a_version_1_run_config_keeps_its_latent_factor():
     assert Config.from_dict(raw).model.latent_factor == [16, 16]
     raw["version"] = "2"
     assert Config.from_dict(raw).model.latent_factor is None
+
+
+def test_slicing_keys_are_checked_and_old_run_configs_load_without_them(tmp_path):
+    raw = Config().to_dict()
+    del raw["data"]["slicing"], raw["data"]["slice_axis"]  # a run folder from before the keys
+    path = tmp_path / "config.json"
+    path.write_text(json.dumps(raw))
+    assert Config.load(path).data.slicing == "none"
+    for data, match in [
+        (
+            {"size": [16, 16, 8], "slicing": "2d"},
+            r"x\.yaml: data\.slicing 2d needs a 2D data\.size",
+        ),
+        ({"size": [16, 16], "slice_axis": 1}, r"x\.yaml: data\.slice_axis .* needs data\.slicing"),
+        ({"size": [16, 16], "slicing": "2d", "slice_axis": 3}, r"data\.slice_axis must be 0, 1"),
+        ({"slicing": "3d"}, r"data\.slicing must be one of"),
+    ]:
+        with pytest.raises(LDSegError, match=match):
+            Config.from_dict({"data": data}, "x.yaml", partial=True)
+    assert Config.load(Path(__file__).resolve().parents[1] / "configs" / "acdc-2d.yaml", True)

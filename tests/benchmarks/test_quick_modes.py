@@ -80,6 +80,11 @@ def test_ablation_variants_move_exactly_their_levers():
     assert "model.latent_factor" not in dict(
         s.split("=", 1) for s in ablation.variant_settings("paper", "acdc")
     )
+    sliced = dict(s.split("=", 1) for s in ablation.variant_settings("paper", "acdc-2d"))
+    assert sliced["model.latent_factor"] == "[16, 16]" and "model.channels" not in sliced
+    assert ablation.variant_settings("default-latent8", "acdc-2d") == [
+        "model.latent_factor=[16, 16]"
+    ]
     for bad in ("paper+nope", "other", "default-latent8"):
         if bad == "default-latent8":
             with pytest.raises(SystemExit, match="does not apply"):
