@@ -3,13 +3,16 @@ predicted as ``predict`` does with the best weights, and records it in the run f
 
 import json
 
+import torch
+
 from ldseg.data.cases import load_cases
 from ldseg.data.layouts import find_pairs
 from ldseg.evaluation.postprocess import decide_postprocessing
 from ldseg.inference import Predictor
 from ldseg.runs import RunFolder
 from ldseg.training import train
-from tests.helpers import tiny_config, tiny_dataset
+from ldseg.training.postprocess import record_postprocessing
+from tests.helpers import tiny_config, tiny_dataset, untrained_run
 
 
 def test_training_records_the_decision_of_its_validation_cases(tiny_run):
@@ -32,3 +35,16 @@ def test_no_validation_cases_no_decision(tmp_path):
     train(config, find_pairs(data), None, tmp_path / "run", progress=False)
     assert not RunFolder(tmp_path / "run").postprocessing_path.exists()
     assert Predictor.from_run(tmp_path / "run").keep_largest == []
+
+
+def test_native_grids_of_different_sizes_are_predicted_one_at_a_time(tmp_path):
+    """A run without ``data.resize`` keeps each case's grid: the cases cannot be stacked."""
+    folder = RunFolder(untrained_run(tmp_path / "run", data__resize=False))
+    generator = torch.Generator().manual_seed(0)
+    cases = [
+        {"image": torch.rand(1, *shape, generator=generator), "mask": mask}
+        for shape in ((40, 36), (32, 48))
+        for mask in [torch.randint(0, 3, (1, *shape), generator=generator)]
+    ]
+    record_postprocessing(folder, cases, torch.device("cpu"))
+    assert json.loads(folder.postprocessing_path.read_text())["cases"] == 2

@@ -14,16 +14,14 @@ from ldseg.training.samples import Samples
 
 def record_postprocessing(
     folder: RunFolder, cases: Samples, device: torch.device, batch_size: int = 8
-) -> dict | None:
+) -> None:
     """Decide on ``cases`` (preprocessed validation samples) and write the run's
     ``postprocessing.json``; nothing without validation cases or best weights."""
     if not cases or not folder.weights_path("best").is_file():
-        return None
+        return
     predictor = Predictor.from_run(folder.path, "best", device, postprocess=False)
-    same_size = predictor.config.data.resize  # native grids differ in size
-    groups = [
-        cases[i : i + batch_size] for i in range(0, len(cases), batch_size if same_size else 1)
-    ]
+    per_group = batch_size if predictor.config.data.resize else 1  # native grids differ in size
+    groups = [cases[i : i + per_group] for i in range(0, len(cases), per_group)]
     masks, truths = [], []
     for group in groups:
         images = torch.stack([case["image"] for case in group])
@@ -32,4 +30,3 @@ def record_postprocessing(
         truths += [case["mask"][0].numpy() for case in group]
     decision = decide_postprocessing(masks, truths, predictor.config.model.num_classes)
     folder.write_postprocessing(decision)
-    return decision
