@@ -123,7 +123,9 @@ def test_predict_records_what_it_did(trained, tmp_path):
         "sampler": None,
         "seed": 4,
         "samples": 1,
+        "tta": False,
     }
+    assert record["flips"] == [[]] and record["keep_largest_component"] == []
     assert record["config"] == json.loads((trained / "run" / "config.json").read_text())
     outcomes = {Path(e["input"]).name: e.get("mask", e.get("error")) for e in record["inputs"]}
     assert outcomes["a.png"] == "a.png" and outcomes["b.png"] == "b.png"

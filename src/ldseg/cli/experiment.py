@@ -26,7 +26,10 @@ OUTPUTS = {
     "timing": ("timing.png",),
     "diagnose": ("diagnose.png",),
     "uncertainty": ("uncertainty_maps.png", "uncertainty_roc.png"),
+    "postprocess": (),
 }
+# Experiments that write a file into the run folder: postprocess writes RUN/postprocessing.json.
+RUN_OUTPUTS = {"postprocess": ("postprocessing.json",)}
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -110,6 +113,13 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     uncertainty.add_argument("--samples", type=at_least(2), default=20, help="samples per image")
     uncertainty.add_argument("--steps", **one_k)
     seeded(uncertainty)
+    postprocess = add(
+        "postprocess",
+        "decide the largest-component post-processing on labelled cases; writes "
+        "RUN/postprocessing.json",
+    )
+    postprocess.add_argument("--steps", **one_k)
+    seeded(postprocess)
 
 
 def _run(args: argparse.Namespace) -> int:
@@ -124,7 +134,10 @@ def _run(args: argparse.Namespace) -> int:
     weights = f"{args.weights}.safetensors"
     inputs = [Path(run) / name for run in runs for name in ("config.json", weights)]
     outputs = [out / name for name in ("results.json", *OUTPUTS[args.experiment])]
-    check_outputs(outputs, [*inputs, *([args.data] if getattr(args, "data", None) else [])])
+    outputs += [Path(run) / name for run in runs for name in RUN_OUTPUTS.get(args.experiment, ())]
+    own = runs if args.experiment in RUN_OUTPUTS else []
+    data = [args.data] if getattr(args, "data", None) else []
+    check_outputs(outputs, [*inputs, *data], own=own)
     EXPERIMENTS[args.experiment](out_dir=out, command=command_line(args), **options)
     print(f"results: {out / 'results.json'}")
     return 0

@@ -17,6 +17,7 @@ PREDICT_OPTIONS = (
     "sampler",
     "seed",
     "samples",
+    "tta",
     "save_uncertainty",
     "save_trajectory",
     "batch_size",
@@ -26,7 +27,14 @@ PREDICT_OPTIONS = (
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
     predict = sub.add_parser("predict", help="segment an image file or a folder of images")
-    predict.add_argument("--run", type=Path, required=True, help="trained run folder")
+    predict.add_argument(
+        "--run",
+        type=Path,
+        required=True,
+        action="append",
+        help="trained run folder; repeat it for an ensemble (the mean of the runs' "
+        "probabilities before the argmax)",
+    )
     predict.add_argument("--input", type=Path, required=True, help="image file or folder")
     predict.add_argument("--out", type=Path, required=True, help="folder for the masks")
     predict.add_argument(
@@ -56,6 +64,18 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         help="samples per image; the mask is their mean's argmax",
     )
     predict.add_argument(
+        "--tta",
+        action="store_true",
+        help="test-time flips: average each sample over every combination of axis flips "
+        "(only for runs trained with flips)",
+    )
+    predict.add_argument(
+        "--no-postprocess",
+        action="store_true",
+        help="do not keep only the largest connected component of the classes the run's "
+        "postprocessing.json chose",
+    )
+    predict.add_argument(
         "--save-uncertainty",
         action="store_true",
         help="write the mean foreground probability and per-pixel SD maps to OUT/uncertainty "
@@ -71,11 +91,15 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from ldseg.data.pairing import list_images
-    from ldseg.inference import Predictor
+    from ldseg.inference import Ensemble, Predictor
 
     if args.samples < 1 or (args.save_uncertainty and args.samples < 2):
         raise LDSegError("--samples must be at least 1, and at least 2 with --save-uncertainty")
-    predictor = Predictor.from_run(args.run, weights=args.weights, device=device(args.device))
+    chosen, postprocess = device(args.device), not args.no_postprocess
+    if len(args.run) == 1:
+        predictor = Predictor.from_run(args.run[0], args.weights, chosen, postprocess)
+    else:
+        predictor = Ensemble.from_runs(args.run, args.weights, chosen, postprocess)
     paths = list_images(args.input, strict=args.strict)
     failures: list[str] = []
 

@@ -13,6 +13,7 @@ import torch
 from ldseg.data.cases import Case, dataset_cases
 from ldseg.data.transforms import resize_probabilities
 from ldseg.evaluation.metrics import dice_iou, dice_summary
+from ldseg.evaluation.postprocess import keep_largest_component
 from ldseg.inference import Predictor
 
 
@@ -38,7 +39,8 @@ def segment(
     seed: int = 0,
 ) -> list[np.ndarray]:
     """Masks at each case's own size from preprocessed ``images``, images of one size sampled
-    together, every one from the noise of ``seed`` (as ``predict --seed`` draws it)."""
+    together, every one from the noise of ``seed`` (as ``predict --seed`` draws it), with the
+    predictor's largest-component post-processing."""
     pipeline = predictor.pipeline(steps, sampler)
     by_size: dict[tuple[int, ...], list[int]] = defaultdict(list)
     for i, image in enumerate(images):
@@ -48,7 +50,8 @@ def segment(
         batch = torch.stack([images[i] for i in index]).to(predictor.device)
         probs, _ = pipeline(batch, [seed] * len(index))
         for i, p in zip(index, probs.cpu(), strict=True):
-            masks[i] = resize_probabilities(p, cases[i].mask.shape).argmax(0).numpy()
+            mask = resize_probabilities(p, cases[i].mask.shape).argmax(0).numpy()
+            masks[i] = keep_largest_component(mask, predictor.keep_largest)
     return masks
 
 

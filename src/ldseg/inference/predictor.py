@@ -10,11 +10,11 @@ import torch
 
 from ldseg.config import Config
 from ldseg.data.slices import stack_slices
-from ldseg.data.transforms import resize_probabilities
 from ldseg.errors import LDSegError
 from ldseg.inference.files import ImageFiles, preprocess, preprocess_slices, same_size_batches
-from ldseg.inference.pipeline import Frames, SegmentationPipeline
-from ldseg.inference.results import FileOptions, Prediction, SamplingOptions, Trajectory
+from ldseg.inference.pipeline import SegmentationPipeline
+from ldseg.inference.results import FileOptions, Prediction, SamplingOptions
+from ldseg.inference.sampling import Moments, flip_axes, predictions, sample_moments
 from ldseg.inference.writers import planned_outputs, write_outputs, write_record
 from ldseg.models import Segmenter
 from ldseg.runs import RunFolder
@@ -31,6 +31,9 @@ class Predictor:
         predictor = Predictor.from_run("runs/camus")
         mask = predictor.predict_array(image).mask      # image: (C, H, W) or (H, W)
         predictor.predict_file("case.png", "predictions/")
+
+    ``keep_largest``: the classes whose largest connected component alone the masks keep (the
+    run's ``postprocessing.json``, see ``ldseg.evaluation.postprocess``).
     """
 
     def __init__(
@@ -40,21 +43,29 @@ class Predictor:
         device: str | torch.device = "cpu",
         run: RunFolder | None = None,
         weights: str | None = None,
+        keep_largest: Sequence[int] = (),
     ) -> None:
         self.model = model.to(device).eval()
         self.config = config
         self.device = torch.device(device)
         self.run, self.weights = run, weights  # where the model came from, for records
+        self.keep_largest = list(keep_largest)
         self._pipelines: dict[tuple, SegmentationPipeline] = {}
 
     @classmethod
     def from_run(
-        cls, run_dir: str | Path, weights: str = "best", device: str | torch.device = "cpu"
+        cls,
+        run_dir: str | Path,
+        weights: str = "best",
+        device: str | torch.device = "cpu",
+        postprocess: bool = True,
     ) -> Predictor:
-        """Load ``run_dir/config.json`` and ``run_dir/<weights>.safetensors`` (no pickle)."""
+        """Load ``run_dir/config.json`` and ``run_dir/<weights>.safetensors`` (no pickle), and
+        with ``postprocess`` the run's ``postprocessing.json`` decision."""
         run = RunFolder(run_dir)
         model, config = run.load_model(weights)
-        return cls(model, config, device, run, weights)
+        keep_largest = run.postprocessing() if postprocess else []
+        return cls(model, config, device, run, weights, keep_largest)
 
     def preprocess(
         self,
@@ -84,8 +95,10 @@ class Predictor:
 
     def describe(self, sampling: SamplingOptions) -> dict:
         """Where the model comes from and how ``sampling`` resolves for it (the run's sampler
-        and K where it leaves them open; None for a deterministic model), with the config."""
+        and K where it leaves them open; None for a deterministic model; the flipped axes of
+        each draw), with the post-processing and the config."""
         sampler = self.pipeline(sampling.steps, sampling.sampler).sampler
+        flips = self.flips(sampling.tta)
         name = sampling.sampler or self.config.sampling.sampler
         return {
             "run": None if self.run is None else str(self.run.path.resolve()),
@@ -93,6 +106,8 @@ class Predictor:
             "device": str(self.device),
             "sampler": name if sampler else None,
             "steps": len(sampler.timesteps) if sampler else None,
+            "flips": [list(axes) for axes in flips],
+            "keep_largest_component": self.keep_largest,
             "config": self.config.to_dict(),
         }
 
@@ -107,6 +122,7 @@ class Predictor:
         samples: int = 1,
         spacing: Sequence[float] | None = None,
         max_frames: int = 0,
+        tta: bool = False,
     ) -> Prediction:
         """Segment one image ``(C, *S)`` (or ``(*S)`` for one channel) of any size.
 
@@ -116,11 +132,13 @@ class Predictor:
         their mean probabilities, its argmax and the per-pixel standard deviation (``std``).
         ``spacing`` is the image's voxel spacing, needed when the run resamples to a spacing.
         ``max_frames`` keeps the first sample's reverse process at up to that many evenly
-        spaced states (always the first and last) in ``trajectory``.
+        spaced states (always the first and last) in ``trajectory``. ``tta`` averages each
+        sample over the axis flips the run was trained with; the mask keeps only the largest
+        component of the classes in ``keep_largest``.
         A slice-wise run (``data.slicing`` 2d) takes a volume ``(C, X, Y, Z)`` or ``(X, Y, Z)``
         and segments it slice by slice (:meth:`predict_slices`; no trajectory).
         """
-        sampling = SamplingOptions(steps, sampler, seed, samples)
+        sampling = SamplingOptions(steps, sampler, seed, samples, tta)
         if self.config.data.slicing == "2d":
             if max_frames:
                 raise LDSegError("a slice-wise run (data.slicing 2d) records no trajectory")
@@ -148,36 +166,28 @@ class Predictor:
         options = sampling or SamplingOptions()
         if options.samples < 1:
             raise ValueError(f"samples must be at least 1, got {options.samples}")
+        moments = self.moments(images, shapes, options, batch_size, max_frames)
+        return predictions(moments, shapes, self.keep_largest)
+
+    def moments(
+        self,
+        images: torch.Tensor,
+        shapes: Sequence[Sequence[int]],
+        options: SamplingOptions,
+        batch_size: int = 16,
+        max_frames: int = 0,
+    ) -> Moments:
+        """The mean class probabilities of preprocessed images over their samples (and flips
+        with ``options.tta``) at the network's size (``ldseg.inference.sampling``)."""
         pipeline = self.pipeline(options.steps, options.sampler)
-        rows = [(i, s) for i in range(len(images)) for s in range(options.samples)]
-        dtype = torch.float64 if options.samples > 1 else torch.float32  # float32 holds one
-        total = torch.zeros(len(images), self.model.num_classes, *images.shape[2:], dtype=dtype)
-        squares = torch.zeros_like(total) if options.samples > 1 else None
-        trajectories: dict[int, Trajectory] = {}
-        for start in range(0, len(rows), batch_size):
-            index, sample = (list(v) for v in zip(*rows[start : start + batch_size], strict=True))
-            chunk = images[index].to(self.device).contiguous()
-            seeds = [options.seed + s for s in sample]
-            probs, frames = pipeline(chunk, seeds, batch_size=batch_size, max_frames=max_frames)
-            probs = probs.cpu().to(dtype)
-            total.index_add_(0, torch.tensor(index), probs)
-            if squares is not None:
-                squares.index_add_(0, torch.tensor(index), probs**2)
-            for row, (i, s) in enumerate(zip(index, sample, strict=True)):
-                if frames is not None and s == 0:
-                    trajectories[i] = _trajectory(pipeline, frames, row, shapes[i])
-        predictions = []
-        for i, shape in enumerate(shapes):
-            mean = resize_probabilities((total[i] / options.samples).float(), shape)
-            mask = mean.argmax(0)
-            std = None
-            if squares is not None:
-                mean_square = squares[i] / options.samples
-                variance = (mean_square - (total[i] / options.samples) ** 2).clamp(min=0).float()
-                std = resize_probabilities(variance.sqrt(), shape).gather(0, mask[None])[0].numpy()
-            mask = mask.numpy().astype(np.uint8)
-            predictions.append(Prediction(mask, mean.numpy(), std, trajectories.get(i)))
-        return predictions
+        flips = self.flips(options.tta)
+        return sample_moments(
+            pipeline, images, shapes, options, self.device, batch_size, max_frames, flips
+        )
+
+    def flips(self, tta: bool) -> list[tuple[int, ...]]:
+        """The axes flipped in each draw (``ldseg.inference.sampling.flip_axes``)."""
+        return flip_axes(self.config, tta, str(self.run.path) if self.run else "the run")
 
     @torch.no_grad()
     def predict_slices(
@@ -215,6 +225,7 @@ class Predictor:
         sampler: str | None = None,
         seed: int = 0,
         samples: int = 1,
+        tta: bool = False,
         save_uncertainty: bool = False,
         save_trajectory: bool = False,
         batch_size: int = 8,
@@ -231,7 +242,8 @@ class Predictor:
         (needs ``samples`` > 1) also writes the mean foreground probability and the per-pixel
         SD into ``out_dir/uncertainty``; ``save_trajectory`` writes a picture strip and a GIF of
         the reverse process (sample ``seed``, recorded while segmenting) into
-        ``out_dir/trajectory``. ``out_dir/prediction.json`` records what was done: the run,
+        ``out_dir/trajectory``; ``tta`` averages over test-time flips (see
+        :meth:`predict_array`). ``out_dir/prediction.json`` records what was done: the run,
         these options resolved, and every input's mask or error.
 
         A file that fails with an :class:`LDSegError` is passed to ``on_error`` and skipped, or
@@ -239,13 +251,14 @@ class Predictor:
         written when an output would replace an input, a run folder's file or another output
         (``ldseg.runs.guard.check_outputs``).
         """
-        sampling = SamplingOptions(steps, sampler, seed, samples)
+        sampling = SamplingOptions(steps, sampler, seed, samples, tta)
         options = FileOptions(sampling, save_uncertainty, save_trajectory, batch_size, workers)
         slicing = self.config.data.slicing == "2d"
         if save_trajectory and slicing:
             raise LDSegError("--save-trajectory: a slice-wise run (data.slicing 2d) records none")
         if options.problems():
             raise LDSegError("; ".join(options.problems()))
+        source = self.describe(sampling)  # refuses a bad sampler, K or --tta before writing
         out_dir = Path(out_dir)
         planned = planned_outputs(paths, out_dir, save_uncertainty, save_trajectory)
         check_outputs(planned, paths)
@@ -276,18 +289,5 @@ class Predictor:
                     )
                 except LDSegError as err:
                     failed(item.index, err)
-        write_record(out_dir, self.describe(sampling), options, files.paths, outcomes)
+        write_record(out_dir, source, options, files.paths, outcomes)
         return [p for _, p in sorted(outcomes.items()) if isinstance(p, Path)]
-
-
-def _trajectory(
-    pipeline: SegmentationPipeline, frames: Frames, row: int, shape: Sequence[int]
-) -> Trajectory:
-    """Row ``row`` of a pipeline's frames, the masks resized to the input ``shape``."""
-    timesteps = [*pipeline.sampler.timesteps.tolist(), 0]
-    masks = [
-        resize_probabilities(p[row].cpu(), shape).argmax(0).numpy().astype(np.uint8)
-        for p in frames.probabilities
-    ]
-    latents = [z[row, 0].cpu().numpy() for z in frames.latents]
-    return Trajectory([timesteps[i] for i in frames.indices], latents, masks)

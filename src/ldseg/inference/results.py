@@ -10,12 +10,14 @@ import numpy as np
 @dataclass(frozen=True)
 class SamplingOptions:
     """How to sample: K steps and the sampler (None: the run's), the seed of the first sample
-    (sample ``s`` of an image starts from the noise of ``seed + s``) and samples per image."""
+    (sample ``s`` of an image starts from the noise of ``seed + s``), samples per image, and
+    ``tta``: each sample also on the image flipped on every subset of its axes, flipped back."""
 
     steps: int | None = None
     sampler: str | None = None
     seed: int = 0
     samples: int = 1
+    tta: bool = False
 
 
 @dataclass(frozen=True)

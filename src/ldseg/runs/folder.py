@@ -6,6 +6,7 @@
 | ``best.safetensors``, ``last.safetensors`` | the model and the EMA copy of its ``ema_target`` |
 | ``metrics.csv``, ``curves.png`` | loss terms and validation Dice per epoch |
 | ``train_state.safetensors``, ``train_data.json`` | what ``--resume`` continues from |
+| ``postprocessing.json`` | the classes whose largest connected component alone ``predict`` keeps |
 """
 
 from __future__ import annotations
@@ -51,6 +52,7 @@ class RunFolder:
     CURVES = "curves.png"
     STATE = "train_state.safetensors"
     DATA = "train_data.json"
+    POSTPROCESSING = "postprocessing.json"
 
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
@@ -59,6 +61,7 @@ class RunFolder:
         self.curves_path = self.path / self.CURVES
         self.state_path = self.path / self.STATE
         self.data_path = self.path / self.DATA
+        self.postprocessing_path = self.path / self.POSTPROCESSING
 
     def __repr__(self) -> str:
         return f"RunFolder({str(self.path)!r})"
@@ -112,6 +115,25 @@ class RunFolder:
         path = self.weights_path(weights)
         load_model_tensors(model, load_weights(path), path)
         return model, config
+
+    def postprocessing(self) -> list[int]:
+        """The foreground classes whose largest connected component alone prediction keeps
+        (``postprocessing.json``; none when the run has no such file)."""
+        path = self.postprocessing_path
+        if not path.is_file():
+            return []
+        num_classes = self.load_config().model.num_classes
+        try:
+            classes = json.loads(path.read_text())["keep_largest_component"]
+        except (OSError, ValueError, KeyError, TypeError) as err:
+            raise RunFolderError(f"{path}: unreadable ({err})") from None
+        valid = isinstance(classes, list) and all(type(c) is int for c in classes)
+        if not valid or not set(classes) <= set(range(1, num_classes)):
+            raise RunFolderError(
+                f"{path}: keep_largest_component must list classes 1..{num_classes - 1}, "
+                f"got {classes!r}"
+            )
+        return sorted(classes)
 
     def data_lists(self) -> tuple[list[Pair], list[Pair]]:
         """The training and validation pairs the run was started with."""
@@ -179,6 +201,11 @@ class RunFolder:
         save_weights(self.weights_path("last"), tensors, metadata)
         if best:
             save_weights(self.weights_path("best"), tensors, metadata)
+
+    def write_postprocessing(self, decision: dict) -> None:
+        """``postprocessing.json``: the decision of
+        ``ldseg.evaluation.postprocess.decide_postprocessing`` (written atomically)."""
+        atomic_write_text(self.postprocessing_path, json.dumps(decision, indent=2) + "\n")
 
     def write_metrics(self, header: Sequence[str], rows: Sequence[dict[str, float]]) -> None:
         """``metrics.csv``: one row per epoch (validation columns empty between validations)."""

@@ -21,6 +21,7 @@ RUN_FILES = (
     "train_data.json",
     "metrics.csv",
     "curves.png",
+    "postprocessing.json",
 )
 RUN_MARKERS = ("best.safetensors", "last.safetensors", "train_state.safetensors", "train_data.json")
 

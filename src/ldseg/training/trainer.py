@@ -34,6 +34,7 @@ from ldseg.runs.weights import load_model_tensors, load_weights
 from ldseg.training.curves import LOSS_COLUMNS, plot_curves
 from ldseg.training.distributed import ProcessGroup, loader_workers, process_group
 from ldseg.training.ema import ema_model
+from ldseg.training.postprocess import record_postprocessing
 from ldseg.training.samples import Samples, load_samples
 from ldseg.training.seeding import SeededCases, case_generators, seed_process
 from ldseg.training.validation import split_validation, validate
@@ -210,6 +211,7 @@ class Trainer:
                 break
         if group.is_main:
             plot_curves(folder.curves_path, state.rows, self.cfg.data.class_names)
+            record_postprocessing(folder, self.val_cases, group.device)
         return TrainResult(
             folder.path,
             state.best_epoch,
