@@ -70,13 +70,16 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from ldseg.data.inputs import group_channels
     from ldseg.data.pairing import list_images
     from ldseg.inference import Predictor
 
     if args.samples < 1 or (args.save_uncertainty and args.samples < 2):
         raise LDSegError("--samples must be at least 1, and at least 2 with --save-uncertainty")
     predictor = Predictor.from_run(args.run, weights=args.weights, device=device(args.device))
-    paths = list_images(args.input, strict=args.strict)
+    paths = group_channels(
+        list_images(args.input, strict=args.strict), predictor.config.model.in_channels
+    )
     failures: list[str] = []
 
     def skip(err: LDSegError) -> None:
