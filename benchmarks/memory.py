@@ -1,7 +1,10 @@
-"""Peak memory of one inference, each model in a fresh process: the number a user's machine needs.
+"""Peak memory of one inference, each model in a fresh process: the number a user's machine needs;
+and peak memory of training with the data in memory against read from disk when used.
 
     python benchmarks/memory.py            # 3D 128x128x256: ldseg (K=2), resunet, unet
     python benchmarks/memory.py --quick    # 3D 32x32x32 (seconds)
+    python benchmarks/memory.py --training # 1 epoch on ACDC, data.cache memory and lazy
+    python benchmarks/memory.py --training --quick   # tiny synthetic volumes (seconds)
 
 ``speed.py`` measures every model in one process, where memory freed by one model is reused
 by the next, so its peak figures are growth, not need. Here each model runs in its own
@@ -9,6 +12,12 @@ process; the result is the process's peak resident set (``ru_maxrss``: Python, t
 model, the input and the inference together) and the part of it above the loaded model and
 input. Weights are the default configuration's, freshly initialised. Writes
 ``benchmarks/results/memory[_quick].json``.
+
+``--training`` runs ``ldseg train`` for one epoch (ACDC: ``configs/acdc.yaml``, ``train`` and
+``val``) in a fresh process per ``data.cache`` mode and reports the training process's peak
+resident set and its largest reader process's (``RUSAGE_CHILDREN``: the DataLoader workers
+that read lazily loaded cases; they share the parent's pages until they write them). Writes
+``memory_training[_quick].json``.
 """
 
 from __future__ import annotations
@@ -18,6 +27,7 @@ import json
 import shlex
 import subprocess
 import sys
+import tempfile
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -51,6 +61,48 @@ print(json.dumps({"model": name, "size": size, "steps": 2 if sampler else None,
 """
 
 
+# Runs in the child process: ``ldseg train`` with argv[1:]; prints the peaks as JSON.
+TRAIN_CHILD = """
+import json, resource, sys, time
+from ldseg import cli
+start = time.perf_counter()
+code = cli.main(sys.argv[1:])
+peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+readers = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+print(json.dumps({"exit_code": code, "process_peak_mib": round(peak, 1),
+                  "largest_reader_peak_mib": round(readers, 1),
+                  "seconds": round(time.perf_counter() - start, 1)}))
+"""
+ACDC = Path(__file__).resolve().parents[2] / "shared" / "data" / "acdc"
+CONFIGS = Path(__file__).resolve().parents[1] / "configs"
+
+
+def measure_training(quick: bool, work: Path) -> list[dict]:
+    """Peak memory of one training epoch with ``data.cache`` memory and lazy."""
+    if quick:
+        from ldseg.data.synthetic import write_synthetic_dataset
+
+        train = write_synthetic_dataset(work / "train", 6, (32, 32, 16), num_classes=3)
+        val = write_synthetic_dataset(work / "val", 2, (32, 32, 16), num_classes=3, seed=1)
+        preset = "model: {channels: [4, 8, 8, 8, 4], latent_factor: [4, 4, 2]}\n"
+        preset += "data: {size: [32, 32, 16]}\ntrain: {batch_size: 2}\n"
+        (work / "base.yaml").write_text(preset)
+        base = work / "base.yaml"
+    else:
+        train, val, base = ACDC / "train", ACDC / "val", CONFIGS / "acdc.yaml"
+    rows = []
+    for cache in ("memory", "lazy"):
+        (work / f"{cache}.yaml").write_text(f"data: {{cache: {cache}}}\n")
+        args = ["train", "--data", str(train), "--val-data", str(val), "--epochs", "1"]
+        args += ["--config", str(base), "--config", str(work / f"{cache}.yaml")]
+        args += ["--out", str(work / f"run-{cache}"), "--quiet"]
+        done = subprocess.run(
+            [sys.executable, "-c", TRAIN_CHILD, *args], capture_output=True, text=True, check=True
+        )
+        rows.append({"cache": cache, **json.loads(done.stdout.strip().splitlines()[-1])})
+    return rows
+
+
 def measure(name: str, size: list[int]) -> dict:
     done = subprocess.run(
         [sys.executable, "-c", CHILD, name, "x".join(map(str, size))],
@@ -64,13 +116,20 @@ def measure(name: str, size: list[int]) -> dict:
 def main(argv: list[str] | None = None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--quick", action="store_true", help="32x32x32 instead of 128x128x256")
+    parser.add_argument(
+        "--training", action="store_true", help="training memory, data in memory against lazy"
+    )
     parser.add_argument("--out", type=Path, help="results folder (default: benchmarks/results)")
     args = parser.parse_args(argv)
     size = [32, 32, 32] if args.quick else [128, 128, 256]
     rows = []
-    for name in MODELS:
-        rows.append(measure(name, size))
-        print(json.dumps(rows[-1]))
+    if args.training:
+        with tempfile.TemporaryDirectory() as work:
+            rows = measure_training(args.quick, Path(work))
+    else:
+        rows = [measure(name, size) for name in MODELS]
+    for row in rows:
+        print(json.dumps(row))
     record = {
         "benchmark": "memory",
         "command": shlex.join(["python", "benchmarks/memory.py", *(argv or sys.argv[1:])]),
@@ -80,7 +139,8 @@ def main(argv: list[str] | None = None) -> dict:
     }
     out = args.out or RESULTS
     out.mkdir(parents=True, exist_ok=True)
-    path = out / f"memory{'_quick' if args.quick else ''}.json"
+    name = "memory_training" if args.training else "memory"
+    path = out / f"{name}{'_quick' if args.quick else ''}.json"
     atomic_write_text(path, json.dumps(record, indent=2) + "\n")
     print(f"results: {path}")
     return record

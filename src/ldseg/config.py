@@ -24,9 +24,10 @@ INTENSITY_MODES = ("minmax", "zscore", "percentile")
 LAYOUTS = ("auto", "folders", "nnunet", "list", "glas")
 AUGMENTATIONS = ("flip", "rot90", "affine", "intensity")
 WINDOW_BLENDS = ("gaussian", "constant")
-PRECISIONS = ("fp32", "bf16", "fp16")
+PRECISIONS, CACHE_MODES = ("fp32", "bf16", "fp16"), ("auto", "memory", "lazy")
 SLICINGS = ("none", "2d")
-NEWER_DATA_KEYS = {"slicing": "none", "slice_axis": None}  # absent from older run folders
+# Keys absent from older run folders, with the value they had there.
+NEWER_DATA_KEYS = {"slicing": "none", "slice_axis": None, "cache": "auto"}
 
 
 @dataclass
@@ -83,6 +84,7 @@ class DataConfig:
     augment: list[str] = field(default_factory=list)
     slicing: str = "none"
     slice_axis: int | None = None
+    cache: str = "auto"  # training cases in memory, lazy (read when used) or auto (by size)
 
     def problems(self) -> list[str]:
         """What is wrong with the data settings (empty when they are valid)."""
@@ -101,6 +103,8 @@ class DataConfig:
             found.append("data.window_overlap must be in [0, 1)")
         if self.window_blend not in WINDOW_BLENDS:
             found.append(f"data.window_blend must be one of {WINDOW_BLENDS}")
+        if self.cache not in CACHE_MODES:
+            found.append(f"data.cache must be one of {CACHE_MODES}")
         unknown = sorted(set(self.augment) - set(AUGMENTATIONS))
         if unknown:
             found.append(f"data.augment {unknown}: choose from {AUGMENTATIONS}")

@@ -1,5 +1,5 @@
-"""Small shared helpers: atomic file writes, free output folders, the CPUs this process may use,
-numbers for printing, dataclasses built from checked mappings (the run configuration)."""
+"""Small shared helpers: atomic file writes, free output folders, the CPUs this process may use
+and the memory available, numbers for printing, dataclasses built from checked mappings."""
 
 from __future__ import annotations
 
@@ -68,6 +68,18 @@ def stale_temporaries(folder: Path) -> list[Path]:
 def usable_cpus() -> int:
     """CPUs this process may run on (its affinity where the system reports it)."""
     return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+
+
+def available_memory() -> int:
+    """Bytes of memory available to new allocations (Linux ``MemAvailable``; elsewhere the
+    physical memory)."""
+    try:
+        for line in Path("/proc/meminfo").read_text().splitlines():
+            if line.startswith("MemAvailable:"):
+                return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
 
 
 def free_dir(base: str | Path) -> Path:

@@ -59,6 +59,15 @@ def test_memory_quick(tmp_path):
         assert row["process_peak_mib"] > row["above_loaded_mib"] >= 0
 
 
+def test_memory_training_quick(tmp_path):
+    record = load("memory").main(["--training", "--quick", "--out", str(tmp_path)])
+    assert json.loads((tmp_path / "memory_training_quick.json").read_text()) == record
+    rows = record["results"]["rows"]
+    assert [r["cache"] for r in rows] == ["memory", "lazy"]
+    assert all(r["exit_code"] == 0 and r["process_peak_mib"] > 0 for r in rows)
+    assert rows[1]["largest_reader_peak_mib"] > 0  # the reader processes of lazy cases
+
+
 def test_accuracy_settings_change_the_preset():
     from ldseg.config import Config
 

@@ -17,11 +17,21 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     evaluate.add_argument(
         "--classes", type=classes, help="number of classes (default: from the data)"
     )
-    evaluate.add_argument(
+    settings = evaluate.add_mutually_exclusive_group()
+    settings.add_argument(
         "--run",
         type=Path,
         help="run folder whose data settings (binarize, class mapping), classes and class names "
         "apply to the truth masks, as training read its masks",
+    )
+    settings.add_argument(
+        "--config",
+        type=Path,
+        action="append",
+        metavar="FILE",
+        help="YAML or JSON preset (configs/) or a run's config.json whose data settings, classes "
+        "and class names apply to the truth masks (for predictions made elsewhere); repeat it "
+        "to layer presets",
     )
     evaluate.add_argument(
         "--binarize",
@@ -44,16 +54,22 @@ def run(args: argparse.Namespace) -> int:
     from ldseg.runs.guard import check_outputs
 
     data, classes, names = None, args.classes, None
-    inputs: list[Path] = []
+    inputs: list[Path] = list(args.config or [])
+    config = None
     if args.run is not None:
         from ldseg.runs import RunFolder
 
         folder = RunFolder(args.run)
         config = folder.load_config()
-        data, classes = config.data, classes or config.model.num_classes
+        inputs.append(folder.config_path)
+    elif args.config:
+        from ldseg.config import Config
+
+        config = Config.load_presets(args.config)
+    if config is not None:
+        data, classes = config.data, classes or config.model.num_classes or None
         if config.data.class_names and len(config.data.class_names) == classes:
             names = config.data.class_names
-        inputs.append(folder.config_path)
     if args.binarize is not None:
         from ldseg.config import DataConfig
 

@@ -90,6 +90,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from ldseg.data.inputs import group_channels
     from ldseg.data.pairing import list_images
     from ldseg.inference import Ensemble, Predictor
 
@@ -100,7 +101,9 @@ def run(args: argparse.Namespace) -> int:
         predictor = Predictor.from_run(args.run[0], args.weights, chosen, postprocess)
     else:
         predictor = Ensemble.from_runs(args.run, args.weights, chosen, postprocess)
-    paths = list_images(args.input, strict=args.strict)
+    paths = group_channels(
+        list_images(args.input, strict=args.strict), predictor.config.model.in_channels
+    )
     failures: list[str] = []
 
     def skip(err: LDSegError) -> None:

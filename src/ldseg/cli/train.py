@@ -86,12 +86,21 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         type=non_negative,
         help="wall-clock budget; stops after the epoch that ends it",
     )
+    train.add_argument(
+        "--tensorboard",
+        action="store_true",
+        help="also log loss terms, learning rate, validation Dice per class and validation "
+        "overlays to RUN_DIR/tensorboard (needs pip install 'ldseg[tensorboard]')",
+    )
     train.set_defaults(handler=run)
 
 
 def run(args: argparse.Namespace) -> int:
     from ldseg.training import resume, train
+    from ldseg.training.tensorboard import require_tensorboard
 
+    if args.tensorboard:
+        require_tensorboard()
     if args.resume:
         extra = ["init_from", "val_data", "layout", "out", "config"]
         extra += [arg for arg in OVERRIDES if arg != "epochs"]
@@ -101,12 +110,18 @@ def run(args: argparse.Namespace) -> int:
                 f"--resume continues {args.resume} with its own config and data; "
                 f"drop {' '.join(given)}"
             )
-        result = resume(args.resume, progress=not args.quiet, epochs=args.epochs)
+        result = resume(
+            args.resume, progress=not args.quiet, epochs=args.epochs, tensorboard=args.tensorboard
+        )
     elif args.out is None:
         raise LDSegError("train --data needs --out RUN_DIR, the run folder to create")
     else:
         result = train(
-            *new_training(args), args.out, progress=not args.quiet, init_from=args.init_from
+            *new_training(args),
+            args.out,
+            progress=not args.quiet,
+            init_from=args.init_from,
+            tensorboard=args.tensorboard,
         )
     if os.environ.get("RANK", "0") == "0":  # one report under torchrun
         print(

@@ -12,6 +12,7 @@ from typing import Any
 
 from ldseg.config import Config
 from ldseg.data.formats import IMAGE_DIRS, MASK_DIRS, file_stem, unsupported_error
+from ldseg.data.inputs import CHANNEL_STEM
 from ldseg.data.pair_lists import list_entry, list_rows
 from ldseg.data.pairing import (
     Pair,
@@ -26,7 +27,6 @@ from ldseg.errors import DataError
 SPLITS = ("train", "val", "test")
 LIST_SUFFIXES = (".csv", ".json")
 GLAS_NAME = re.compile(r"^(train|testA|testB)_\d+(_anno)?\.bmp$", re.IGNORECASE)
-NNUNET_CHANNEL = re.compile(r"^(.+)_(\d{4})$")
 
 
 @dataclass
@@ -206,9 +206,7 @@ def _group_channels(files: list[Path], ending: str, n: int, where: Path) -> dict
     """nnU-Net image files ``<case>_<XXXX><ending>`` grouped by case, channels in order."""
     cases: dict[str, dict[int, Path]] = defaultdict(dict)
     for path in files:
-        match = NNUNET_CHANNEL.match(
-            path.name[: -len(ending)] if path.name.endswith(ending) else ""
-        )
+        match = CHANNEL_STEM.match(path.name[: -len(ending)] if path.name.endswith(ending) else "")
         if match is None:
             raise DataError(f"{path}: not an nnU-Net image name <case>_<XXXX>{ending}")
         cases[match[1]][int(match[2])] = path

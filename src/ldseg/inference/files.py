@@ -11,7 +11,8 @@ import torch
 from torch.utils.data import DataLoader, Dataset
 
 from ldseg.config import Config
-from ldseg.data.readers import read_image
+from ldseg.data.inputs import ImageInput, as_input
+from ldseg.data.readers import read_channels
 from ldseg.data.slices import volume_slices
 from ldseg.data.transforms import prepare_image
 from ldseg.errors import DataError, LDSegError
@@ -52,10 +53,12 @@ def preprocess_slices(
 
 @dataclass
 class LoadedImage:
-    """An image file read and preprocessed (``tensor``), or the error that stopped it."""
+    """An input read and preprocessed (``tensor``), or the error that stopped it; ``path`` is
+    its first file, ``stem`` the name of what is written for it."""
 
     index: int
     path: Path
+    stem: str
     tensor: torch.Tensor | None = None
     shape: tuple[int, ...] = ()  # the input's spatial shape, to resize the prediction back
     image: np.ndarray | None = None  # the image as read, kept only when asked for
@@ -64,21 +67,27 @@ class LoadedImage:
 
 
 class ImageFiles(Dataset):
-    """Image files read and preprocessed for a run, e.g. in ``DataLoader`` worker processes;
-    a file that fails with an :class:`LDSegError` is returned with its error, not raised."""
+    """Image files (or inputs of several channel files) read and preprocessed for a run, e.g.
+    in ``DataLoader`` worker processes; an input that fails with an :class:`LDSegError` is
+    returned with its error, not raised."""
 
-    def __init__(self, paths: Sequence[str | Path], config: Config, keep_images: bool = False):
-        self.paths = [Path(p) for p in paths]
+    def __init__(
+        self,
+        paths: Sequence[str | Path | ImageInput],
+        config: Config,
+        keep_images: bool = False,
+    ):
+        self.inputs = [as_input(p) for p in paths]
         self.config = config
         self.keep_images = keep_images
 
     def __len__(self) -> int:
-        return len(self.paths)
+        return len(self.inputs)
 
     def __getitem__(self, index: int) -> LoadedImage:
-        path = self.paths[index]
+        path, stem = self.inputs[index].path, self.inputs[index].stem
         try:
-            image, meta = read_image(path)  # (C, *S)
+            image, meta = read_channels(self.inputs[index].files)  # (C, *S)
             config, axis = self.config, None
             if config.data.slicing == "2d":
                 args = (config.data, config.model.in_channels, meta["spacing"], path)
@@ -86,9 +95,9 @@ class ImageFiles(Dataset):
             else:
                 tensor = preprocess(config, image, path, meta["spacing"])
         except LDSegError as err:
-            return LoadedImage(index, path, error=err)
+            return LoadedImage(index, path, stem, error=err)
         kept = image if self.keep_images else None
-        return LoadedImage(index, path, tensor, tuple(image.shape[1:]), kept, axis)
+        return LoadedImage(index, path, stem, tensor, tuple(image.shape[1:]), kept, axis)
 
 
 def _as_is(item: LoadedImage) -> LoadedImage:

@@ -9,6 +9,7 @@ import numpy as np
 import torch
 
 from ldseg.config import Config
+from ldseg.data.inputs import ImageInput, as_input
 from ldseg.data.slices import stack_slices
 from ldseg.errors import LDSegError
 from ldseg.inference.files import ImageFiles, preprocess, preprocess_slices, same_size_batches
@@ -218,7 +219,7 @@ class Predictor:
 
     def predict_files(
         self,
-        paths: Sequence[str | Path],
+        paths: Sequence[str | Path | ImageInput],
         out_dir: str | Path,
         *,
         steps: int | None = None,
@@ -234,6 +235,8 @@ class Predictor:
     ) -> list[Path]:
         """Segment image files and write each mask into ``out_dir``: same stem, on the input's
         exact grid (PNG for rasters; NIfTI, MHA or NRRD with the input's geometry for volumes).
+        An :class:`ImageInput` of several channel files (``ldseg.data.inputs.group_channels``)
+        is one image, written under its stem with its first file's geometry.
 
         ``workers`` processes read and preprocess the files (``DataLoader``; 0 reads in this
         process); images of the same preprocessed size are sampled ``batch_size`` at a time,
@@ -260,8 +263,9 @@ class Predictor:
             raise LDSegError("; ".join(options.problems()))
         source = self.describe(sampling)  # refuses a bad sampler, K or --tta before writing
         out_dir = Path(out_dir)
-        planned = planned_outputs(paths, out_dir, save_uncertainty, save_trajectory)
-        check_outputs(planned, paths)
+        inputs = [as_input(p) for p in paths]
+        planned = planned_outputs(inputs, out_dir, save_uncertainty, save_trajectory)
+        check_outputs(planned, [f for item in inputs for f in item.files])
         outcomes: dict[int, Path | LDSegError] = {}
 
         def failed(index: int, err: LDSegError) -> None:
@@ -270,7 +274,7 @@ class Predictor:
                 raise err
             on_error(err)
 
-        files = ImageFiles(paths, self.config, keep_images=save_trajectory)
+        files = ImageFiles(inputs, self.config, keep_images=save_trajectory)
         frames = TRAJECTORY_FRAMES if save_trajectory else 0
         for group in same_size_batches(files, batch_size, workers, failed):
             if slicing:
@@ -289,5 +293,5 @@ class Predictor:
                     )
                 except LDSegError as err:
                     failed(item.index, err)
-        write_record(out_dir, source, options, files.paths, outcomes)
+        write_record(out_dir, source, options, inputs, outcomes)
         return [p for _, p in sorted(outcomes.items()) if isinstance(p, Path)]

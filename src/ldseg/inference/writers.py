@@ -9,6 +9,7 @@ from pathlib import Path
 
 from ldseg import __version__
 from ldseg.data.formats import file_stem, is_volume, mask_suffix
+from ldseg.data.inputs import ImageInput
 from ldseg.data.writers import write_mask, write_probability_map
 from ldseg.errors import LDSegError
 from ldseg.inference.files import LoadedImage
@@ -20,27 +21,29 @@ MAPS = ("mean", "std")  # the uncertainty maps, <stem>_mean and <stem>_std
 
 
 def planned_outputs(
-    paths: Sequence[Path], out_dir: Path, save_uncertainty: bool, save_trajectory: bool
+    inputs: Sequence[ImageInput], out_dir: Path, save_uncertainty: bool, save_trajectory: bool
 ) -> list[tuple[Path, str]]:
-    """Every file :func:`write_outputs` and :func:`write_record` would write for ``paths``, each
-    with the input it is made from (for ``ldseg.runs.guard.check_outputs``)."""
+    """Every file :func:`write_outputs` and :func:`write_record` would write for ``inputs``,
+    each with the input it is made from (for ``ldseg.runs.guard.check_outputs``)."""
     planned = []
-    for path in paths:
-        stem, origin = file_stem(path), str(path)
-        planned.append((out_dir / f"{stem}{mask_suffix(path)}", origin))
+    for item in inputs:
+        stem, origin = item.stem, str(item.path)
+        planned.append((out_dir / f"{stem}{mask_suffix(item.path)}", origin))
         if save_uncertainty:
-            suffix = ".nii.gz" if is_volume(path) else ".png"
+            suffix = ".nii.gz" if is_volume(item.path) else ".png"
             planned += [(out_dir / "uncertainty" / f"{stem}_{m}{suffix}", origin) for m in MAPS]
         if save_trajectory:
             planned += [(out_dir / "trajectory" / f"{stem}{s}", origin) for s in (".png", ".gif")]
     return [*planned, (out_dir / RECORD, "the record")]
 
 
-def write_uncertainty_maps(prediction: Prediction, reference: str | Path, out_dir: Path) -> list:
+def write_uncertainty_maps(
+    prediction: Prediction, reference: str | Path, out_dir: Path, stem: str | None = None
+) -> list:
     """Write ``<stem>_mean`` (mean foreground probability, 1 - P(background)) and ``<stem>_std``
     (per-pixel SD) beside each other: float32 NIfTI with the reference's geometry for a NIfTI
-    reference, else 16-bit PNG holding ``value * 65535``."""
-    stem = file_stem(reference)
+    reference, else 16-bit PNG holding ``value * 65535``; ``stem`` defaults to the reference's."""
+    stem = stem or file_stem(reference)
     maps = {"mean": 1 - prediction.probabilities[0], "std": prediction.std}
     return [
         write_probability_map(values, reference, out_dir / f"{stem}_{name}")
@@ -57,7 +60,7 @@ def write_outputs(
 ) -> Path:
     """Write a file's mask, and its uncertainty maps and trajectory pictures if asked; returns
     the mask's path."""
-    stem = file_stem(item.path)
+    stem = item.stem
     if prediction.trajectory is not None:
         # Imported here: matplotlib stays out of training's and export's imports.
         from ldseg.inference.trajectory import save_trajectory_figures
@@ -67,7 +70,7 @@ def write_outputs(
             item.image, prediction.trajectory, trajectory_dir, stem, class_names
         )
     if save_uncertainty:
-        write_uncertainty_maps(prediction, item.path, out_dir / "uncertainty")
+        write_uncertainty_maps(prediction, item.path, out_dir / "uncertainty", stem)
     return write_mask(prediction.mask, item.path, out_dir / f"{stem}{mask_suffix(item.path)}")
 
 
@@ -75,19 +78,21 @@ def write_record(
     out_dir: Path,
     source: dict,
     options: FileOptions,
-    paths: Sequence[Path],
+    inputs: Sequence[ImageInput],
     outcomes: dict[int, Path | LDSegError],
 ) -> Path:
     """``out_dir/prediction.json``: ``source`` (the run, weights, device, its config and the
-    sampler and K as resolved), the options, and per input its mask or its error."""
-    inputs = []
-    for index, path in enumerate(paths):
+    sampler and K as resolved), the options, and per input its mask or its error (an input of
+    several channel files lists them)."""
+    entries = []
+    for index, item in enumerate(inputs):
         outcome = outcomes.get(index)
-        entry = {"input": str(path)}
+        files = [str(p) for p in item.files]
+        entry: dict = {"input": files[0] if len(files) == 1 else files}
         if isinstance(outcome, Path):
             entry["mask"] = outcome.name
         elif outcome is not None:
             entry["error"] = str(outcome)
-        inputs.append(entry)
-    record = {"ldseg": __version__, **source, "options": options.to_dict(), "inputs": inputs}
+        entries.append(entry)
+    record = {"ldseg": __version__, **source, "options": options.to_dict(), "inputs": entries}
     return atomic_write_text(out_dir / RECORD, json.dumps(record, indent=2) + "\n")

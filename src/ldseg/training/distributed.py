@@ -21,6 +21,8 @@ from torch.nn.parallel import DistributedDataParallel
 from ldseg.errors import LDSegError
 from ldseg.utils import usable_cpus
 
+LAZY_READERS = 2  # reader processes on CPUs for cases read from disk when used
+
 
 @dataclass(frozen=True)
 class ProcessGroup:
@@ -66,12 +68,13 @@ class ProcessGroup:
         )
 
 
-def loader_workers(group: ProcessGroup) -> int:
-    """Reader processes per training process: none on CPUs, whose cores all compute; on a GPU
-    up to 8, sharing the machine's cores with the other processes (augmentation is seeded per
-    case, so the count does not change the result)."""
+def loader_workers(group: ProcessGroup, lazy: bool = False) -> int:
+    """Reader processes per training process: none on CPUs, whose cores all compute, unless the
+    cases are read from disk when used (``lazy``: up to ``LAZY_READERS``); on a GPU up to 8,
+    sharing the machine's cores with the other processes (augmentation is seeded per case, so
+    the count does not change the result)."""
     if group.device.type != "cuda":
-        return 0
+        return min(LAZY_READERS, usable_cpus()) if lazy else 0
     return max(0, min(8, usable_cpus() // group.world_size - 1))
 
 

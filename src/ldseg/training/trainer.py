@@ -21,6 +21,7 @@ from torch.utils.data import DataLoader, DistributedSampler
 from tqdm import tqdm
 
 from ldseg.config import Config
+from ldseg.data.lazy import LazyCases
 from ldseg.data.pairing import Pair
 from ldseg.data.transforms import plain_tensor, train_transform
 from ldseg.errors import LDSegError
@@ -37,6 +38,7 @@ from ldseg.training.ema import ema_model
 from ldseg.training.postprocess import record_postprocessing
 from ldseg.training.samples import Samples, load_samples
 from ldseg.training.seeding import SeededCases, case_generators, seed_process
+from ldseg.training.tensorboard import TensorBoardLog
 from ldseg.training.validation import split_validation, validate
 
 AUTOCAST_DTYPES = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}
@@ -60,10 +62,12 @@ def train(
     out_dir: Path,
     progress: bool = True,
     init_from: Path | None = None,
+    tensorboard: bool = False,
 ) -> TrainResult:
     """Train end to end into a new run folder; returns the best validation Dice. Without
     ``val_pairs`` a ``data.val_fraction`` of the pairs is held out. ``init_from`` starts from
     that run's best weights (the same architecture; checked before anything is written).
+    ``tensorboard`` logs to ``RUN/tensorboard`` too (``ldseg.training.tensorboard``).
 
     Under ``torchrun`` every process calls this and rank 0 writes the run folder, holding its
     lock (``ldseg.runs.lock``) to the end.
@@ -83,13 +87,16 @@ def train(
             )
         show = progress and group.is_main
         trainer = Trainer(cfg, *load_samples(cfg, train_pairs, val_pairs, show), group)
+        trainer.log = TensorBoardLog(folder.path if tensorboard and group.is_main else None, cfg)
         if init_from is not None:
             trainer.initialise(RunFolder(init_from).weights_path("best"))
         state = folder.start(cfg, train_pairs, val_pairs or []) if group.is_main else Progress()
         return trainer.run(folder, state, show)
 
 
-def resume(run_dir: Path, progress: bool = True, epochs: int | None = None) -> TrainResult:
+def resume(
+    run_dir: Path, progress: bool = True, epochs: int | None = None, tensorboard: bool = False
+) -> TrainResult:
     """Continue an interrupted run from its last completed epoch, with the config and data
     recorded in the run folder; the result equals an uninterrupted run's."""
     folder = RunFolder(run_dir)
@@ -102,6 +109,7 @@ def resume(run_dir: Path, progress: bool = True, epochs: int | None = None) -> T
         show = progress and group.is_main
         train_pairs, val_pairs = folder.data_lists()
         trainer = Trainer(cfg, *load_samples(cfg, train_pairs, val_pairs, show), group)
+        trainer.log = TensorBoardLog(folder.path if tensorboard and group.is_main else None, cfg)
         if state.epoch:
             trainer.restore(folder.state_path, state)
         if group.is_main:
@@ -122,6 +130,7 @@ class Trainer:
         self, cfg: Config, train_cases: Samples, val_cases: Samples, group: ProcessGroup
     ) -> None:
         self.cfg, self.val_cases, self.group = cfg, val_cases, group
+        self.log = TensorBoardLog(None, cfg)  # train and resume set rank 0's when asked for
         train = cfg.train
         if train.precision == "fp16" and group.device.type != "cuda":
             raise LDSegError(
@@ -152,7 +161,7 @@ class Trainer:
             sampler=self.sampler,
             drop_last=per_process >= train.batch_size,
             collate_fn=list_data_collate,
-            num_workers=loader_workers(group),
+            num_workers=loader_workers(group, isinstance(train_cases, LazyCases)),
             pin_memory=group.device.type == "cuda",
         )
         self.class_labels = [str(c) for c in range(cfg.model.num_classes)]
@@ -212,6 +221,7 @@ class Trainer:
         if group.is_main:
             plot_curves(folder.curves_path, state.rows, self.cfg.data.class_names)
             record_postprocessing(folder, self.val_cases, group.device)
+            self.log.close()
         return TrainResult(
             folder.path,
             state.best_epoch,
@@ -269,8 +279,10 @@ class Trainer:
             row["val_mean_dice"] = foreground_mean(val_dice)
             dice = zip(self.class_labels, val_dice, strict=True)
             row |= {f"val_dice_{c}": float(d) for c, d in dice}
+            self.log.overlays(self.model, val_cases, epoch, self.ema and self.ema.module)
         row["seconds"] = time.perf_counter() - start
         state.rows.append(row)
+        self.log.scalars(row)
         # Without validation data the last epoch is the best one.
         score = row.get("val_mean_dice", -1.0 if val_cases else float(epoch))
         if score > state.best_score:
