@@ -10,6 +10,7 @@ from ldseg.config import Config
 from ldseg.data.cases import load_cases
 from ldseg.data.lazy import LazyCases, memory_estimate, scan_cases
 from ldseg.data.pairing import Pair
+from ldseg.errors import LDSegError
 from ldseg.utils import available_memory
 
 Samples = Sequence[
@@ -21,7 +22,11 @@ MEMORY_SHARE = 0.25  # data.cache auto: in memory when the samples take at most 
 def cache_mode(cfg: Config, pairs: Sequence[Pair], show: bool) -> str:
     """``data.cache``, with ``auto`` resolved: ``memory`` when the preprocessed samples of
     ``pairs`` are estimated to take at most ``MEMORY_SHARE`` of the available memory, else
-    ``lazy``."""
+    ``lazy``. Slice-wise runs (``data.slicing`` 2d) keep their slices in memory."""
+    if cfg.data.slicing == "2d":
+        if cfg.data.cache == "lazy":
+            raise LDSegError("data.cache lazy reads whole cases; data.slicing 2d needs memory")
+        return "memory"
     if cfg.data.cache != "auto":
         return cfg.data.cache
     need, free = memory_estimate(pairs, cfg.data, cfg.model.in_channels), available_memory()
