@@ -15,19 +15,19 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from ldseg.diffusion import DDIM, PREDICTION_TYPES, SAMPLER_NAMES, SCHEDULE_KINDS
 from ldseg.errors import LDSegError
 from ldseg.models import DECODER_INPUTS, MODEL_NAMES
 from ldseg.models.sizes import size_problems
-from ldseg.utils import atomic_write_text
+from ldseg.utils import atomic_write_text, read_mapping
 
 INTENSITY_MODES = ("minmax", "zscore", "percentile")
 LAYOUTS = ("auto", "folders", "nnunet", "list", "glas")
 AUGMENTATIONS = ("flip", "rot90", "affine", "intensity")
 WINDOW_BLENDS = ("gaussian", "constant")
 PRECISIONS = ("fp32", "bf16", "fp16")
+# Keys newer than the version-2 format: a run folder's config.json without them takes the default.
+NEWER_KEYS = {"folds", "fold"}
 
 
 @dataclass
@@ -71,6 +71,8 @@ class DataConfig:
     intensity: str = "minmax"
     class_names: list[str] | None = None
     val_fraction: float = 0.1
+    folds: int = 0  # cross-validation (ldseg.data.folds): N folds (0: none), ``fold`` validates
+    fold: int = 0
     layout: str = "auto"
     binarize: float | None = None
     class_mapping: list[int] | None = None
@@ -213,6 +215,9 @@ class Config:
             problems.append("model.max_attention_tokens must be at least 1 (or null: no limit)")
         if not 0 <= self.data.val_fraction < 1:
             problems.append("data.val_fraction must be in [0, 1)")
+        folds, fold = self.data.folds, self.data.fold
+        if not (folds == 0 or folds >= 2) or not 0 <= fold < max(folds, 1):
+            problems.append("data.folds must be 0 (none) or at least 2, data.fold in 0..folds-1")
         mapping, classes = self.data.class_mapping, self.model.num_classes
         if mapping and classes and max(mapping) >= classes:
             problems.append(f"data.class_mapping reaches class {max(mapping)} of {classes}")
@@ -231,28 +236,17 @@ class Config:
     def load(cls, path: Path, preset: bool = False) -> Config:
         """Read a run's ``config.json`` (every key required) or, with ``preset``, a YAML/JSON
         preset whose missing keys take the defaults."""
-        return cls.from_dict(_read(Path(path)), str(path), partial=preset)
+        return cls.from_dict(read_mapping(Path(path)), str(path), partial=preset)
 
     @classmethod
     def load_presets(cls, paths: list[Path]) -> Config:
         """Presets applied in order on the defaults: a later file's keys override earlier ones."""
         raw: dict[str, Any] = {}
         for path in paths:
-            for key, value in _read(Path(path)).items():
+            for key, value in read_mapping(Path(path)).items():
                 both = isinstance(value, dict) and isinstance(raw.get(key), dict)
                 raw[key] = {**raw[key], **value} if both else value
         return cls.from_dict(raw, " + ".join(str(p) for p in paths), partial=True)
-
-
-def _read(path: Path) -> dict[str, Any]:
-    try:
-        text = path.read_text()
-        raw = yaml.safe_load(text) if path.suffix in (".yaml", ".yml") else json.loads(text)
-    except (OSError, ValueError, yaml.YAMLError) as err:
-        raise LDSegError(f"{path}: cannot read config ({err})") from None
-    if not isinstance(raw, dict):
-        raise LDSegError(f"{path}: config must be a mapping")
-    return raw
 
 
 def _build(cls: type, raw: Any, where: str, partial: bool) -> Any:
@@ -263,7 +257,7 @@ def _build(cls: type, raw: Any, where: str, partial: bool) -> Any:
     unknown = sorted(set(raw) - names)
     if unknown:
         raise LDSegError(f"{where}: unknown key(s) {', '.join(unknown)}")
-    missing = sorted(names - set(raw))
+    missing = sorted(names - set(raw) - NEWER_KEYS)
     if missing and not partial:
         raise LDSegError(f"{where}: missing key(s) {', '.join(missing)}")
     values = {}

@@ -1,12 +1,16 @@
 """Small shared helpers: atomic file writes, free output folders, the CPUs this process may use,
-numbers for printing."""
+numbers for printing, reading YAML/JSON config files."""
 
 from __future__ import annotations
 
+import json
 import os
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
+
+import yaml
 
 from ldseg.errors import LDSegError
 
@@ -79,3 +83,15 @@ def free_dir(base: str | Path) -> Path:
 def fmt(value: float | None, digits: int = 4) -> str:
     """A number for printing, "n/a" for None."""
     return "n/a" if value is None else f"{value:.{digits}f}"
+
+
+def read_mapping(path: Path) -> dict[str, Any]:
+    """A YAML (``.yaml``, ``.yml``) or JSON config file that holds a mapping."""
+    try:
+        text = path.read_text()
+        raw = yaml.safe_load(text) if path.suffix in (".yaml", ".yml") else json.loads(text)
+    except (OSError, ValueError, yaml.YAMLError) as err:
+        raise LDSegError(f"{path}: cannot read config ({err})") from None
+    if not isinstance(raw, dict):
+        raise LDSegError(f"{path}: config must be a mapping")
+    return raw

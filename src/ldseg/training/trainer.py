@@ -21,6 +21,7 @@ from torch.utils.data import DataLoader, DistributedSampler
 from tqdm import tqdm
 
 from ldseg.config import Config
+from ldseg.data.folds import Splits
 from ldseg.data.pairing import Pair
 from ldseg.data.transforms import plain_tensor, train_transform
 from ldseg.errors import LDSegError
@@ -36,7 +37,7 @@ from ldseg.training.distributed import ProcessGroup, loader_workers, process_gro
 from ldseg.training.ema import ema_model
 from ldseg.training.samples import Samples, load_samples
 from ldseg.training.seeding import SeededCases, case_generators, seed_process
-from ldseg.training.validation import split_validation, validate
+from ldseg.training.validation import hold_out, validate
 
 AUTOCAST_DTYPES = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}
 
@@ -59,10 +60,13 @@ def train(
     out_dir: Path,
     progress: bool = True,
     init_from: Path | None = None,
+    splits: Splits | None = None,
+    data_root: Path | None = None,
 ) -> TrainResult:
-    """Train end to end into a new run folder; returns the best validation Dice. Without
-    ``val_pairs`` a ``data.val_fraction`` of the pairs is held out. ``init_from`` starts from
-    that run's best weights (the same architecture; checked before anything is written).
+    """Train end to end into a new run folder; returns the best validation Dice. Validation
+    (``hold_out``): a fold of ``splits`` with ``data.folds``, else ``val_pairs`` or a held-out
+    share. ``init_from`` starts from that run's best weights (the same architecture; checked
+    before anything is written). Data paths are recorded relative to ``data_root``.
 
     Under ``torchrun`` every process calls this and rank 0 writes the run folder, holding its
     lock (``ldseg.runs.lock``) to the end.
@@ -76,21 +80,22 @@ def train(
         check_outputs([folder.path / name for name in RUN_FILES], inputs, own=[folder.path])
         group.barrier()  # every process has checked before rank 0 writes
         set_determinism(seed=cfg.train.seed)
-        if val_pairs is None:
-            train_pairs, val_pairs = split_validation(
-                train_pairs, cfg.data.val_fraction, cfg.train.seed
-            )
+        train_pairs, val_pairs, splits = hold_out(cfg, train_pairs, val_pairs, splits)
         show = progress and group.is_main
         trainer = Trainer(cfg, *load_samples(cfg, train_pairs, val_pairs, show), group)
         if init_from is not None:
             trainer.initialise(RunFolder(init_from).weights_path("best"))
-        state = folder.start(cfg, train_pairs, val_pairs or []) if group.is_main else Progress()
+        pairs = (train_pairs, val_pairs, splits, data_root)
+        state = folder.start(cfg, *pairs) if group.is_main else Progress()
         return trainer.run(folder, state, show)
 
 
-def resume(run_dir: Path, progress: bool = True, epochs: int | None = None) -> TrainResult:
+def resume(
+    run_dir: Path, progress: bool = True, epochs: int | None = None, data_root: Path | None = None
+) -> TrainResult:
     """Continue an interrupted run from its last completed epoch, with the config and data
-    recorded in the run folder; the result equals an uninterrupted run's."""
+    recorded in the run folder (under ``data_root`` when the data moved); the result equals an
+    uninterrupted run's."""
     folder = RunFolder(run_dir)
     with training_lock(run_dir), process_group() as group:
         if epochs is not None and group.is_main:
@@ -99,7 +104,7 @@ def resume(run_dir: Path, progress: bool = True, epochs: int | None = None) -> T
         cfg, state = folder.resume_state()
         set_determinism(seed=cfg.train.seed)
         show = progress and group.is_main
-        train_pairs, val_pairs = folder.data_lists()
+        train_pairs, val_pairs = folder.data_lists(data_root)
         trainer = Trainer(cfg, *load_samples(cfg, train_pairs, val_pairs, show), group)
         if state.epoch:
             trainer.restore(folder.state_path, state)
