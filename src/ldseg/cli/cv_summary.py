@@ -17,7 +17,10 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         "runs", type=Path, nargs="+", metavar="RUN", help="the run folders of the folds"
     )
     summary.add_argument(
-        "--out", type=Path, help="JSON summary (default: cv-summary.json beside the first run)"
+        "--out",
+        type=Path,
+        metavar="FILE",
+        help="JSON summary (default: cv-summary.json beside the first run)",
     )
     summary.add_argument(
         "--data", type=Path, metavar="NEW_ROOT", help="the data's new root, if it moved"
