@@ -79,3 +79,13 @@ def untrained_run(folder: Path, size=(32, 32), in_channels: int = 1, **config_va
 def snapshot(folder: Path) -> dict[str, bytes]:
     """Every file under ``folder`` (hidden ones included) by relative path, with its bytes."""
     return {str(p.relative_to(folder)): p.read_bytes() for p in folder.rglob("*") if p.is_file()}
+
+
+def patient_dataset(root: Path, patients=4, frames=2, size=(32, 32)) -> Path:
+    """A synthetic dataset named like ACDC: ``patient001_frame01.png`` ... in images/, masks/."""
+    data = tiny_dataset(root, num_cases=patients * frames, size=size)
+    for index, image in enumerate(sorted((data / "images").iterdir())):
+        name = f"patient{index // frames + 1:03d}_frame{index % frames + 1:02d}{image.suffix}"
+        (data / "masks" / image.name).rename(data / "masks" / name)
+        image.rename(data / "images" / name)
+    return data

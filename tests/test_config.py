@@ -137,3 +137,19 @@ def test_slicing_keys_are_checked_and_old_run_configs_load_without_them(tmp_path
         with pytest.raises(LDSegError, match=match):
             Config.from_dict({"data": data}, "x.yaml", partial=True)
     assert Config.load(Path(__file__).resolve().parents[1] / "configs" / "acdc-2d.yaml", True)
+
+
+def test_folds_are_checked_and_a_config_from_before_them_loads():
+    raw = Config().to_dict()
+    del raw["data"]["folds"], raw["data"]["fold"]  # a run folder written before folds
+    data = Config.from_dict(raw).data
+    assert (data.folds, data.fold) == (0, 0)
+    for folds, fold in ((1, 0), (-2, 0), (3, 3), (0, 1), (2, -1)):
+        raw["data"] |= {"folds": folds, "fold": fold}
+        with pytest.raises(LDSegError, match=r"data\.folds must be 0 \(none\) or at least 2"):
+            Config.from_dict(raw)
+    raw["data"] |= {"folds": 5, "fold": 4}
+    assert Config.from_dict(raw).data.fold == 4
+    del raw["data"]["layout"]
+    with pytest.raises(LDSegError, match=r"missing key\(s\) layout"):
+        Config.from_dict(raw)

@@ -27,7 +27,7 @@ WINDOW_BLENDS = ("gaussian", "constant")
 PRECISIONS, CACHE_MODES = ("fp32", "bf16", "fp16"), ("auto", "memory", "lazy")
 SLICINGS = ("none", "2d")
 # Keys absent from older run folders, with the value they had there.
-NEWER_DATA_KEYS = {"slicing": "none", "slice_axis": None, "cache": "auto"}
+NEWER_DATA_KEYS = {"slicing": "none", "slice_axis": None, "cache": "auto", "folds": 0, "fold": 0}
 
 
 @dataclass
@@ -74,6 +74,8 @@ class DataConfig:
     intensity: str = "minmax"
     class_names: list[str] | None = None
     val_fraction: float = 0.1
+    folds: int = 0  # cross-validation (ldseg.data.folds): N folds (0: none), ``fold`` validates
+    fold: int = 0
     layout: str = "auto"
     binarize: float | None = None
     class_mapping: list[int] | None = None
@@ -231,6 +233,9 @@ class Config:
             problems.append("model.max_attention_tokens must be at least 1 (or null: no limit)")
         if not 0 <= self.data.val_fraction < 1:
             problems.append("data.val_fraction must be in [0, 1)")
+        folds, fold = self.data.folds, self.data.fold
+        if not (folds == 0 or folds >= 2) or not 0 <= fold < max(folds, 1):
+            problems.append("data.folds must be 0 (none) or at least 2, data.fold in 0..folds-1")
         mapping, classes = self.data.class_mapping, self.model.num_classes
         if mapping and classes and max(mapping) >= classes:
             problems.append(f"data.class_mapping reaches class {max(mapping)} of {classes}")

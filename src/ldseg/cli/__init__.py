@@ -1,5 +1,5 @@
 """Command-line interface: ``ldseg demo | train | predict | evaluate | experiment | check-data |
-compare | export``, one module per command (its parser and its handler)."""
+compare | cv-summary | export``, one module per command (its parser and its handler)."""
 
 from __future__ import annotations
 
@@ -8,11 +8,21 @@ import sys
 from collections.abc import Sequence
 
 from ldseg import __version__
-from ldseg.cli import check_data, compare, demo, evaluate, experiment, export, predict, train
+from ldseg.cli import (
+    check_data,
+    compare,
+    cv_summary,
+    demo,
+    evaluate,
+    experiment,
+    export,
+    predict,
+    train,
+)
 from ldseg.cli.common import OneLineParser
 from ldseg.errors import LDSegError
 
-COMMANDS = (demo, train, predict, evaluate, experiment, check_data, compare, export)
+COMMANDS = (demo, train, predict, evaluate, experiment, check_data, compare, cv_summary, export)
 
 
 def build_parser() -> argparse.ArgumentParser:

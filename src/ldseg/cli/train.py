@@ -6,7 +6,7 @@ import argparse
 import os
 from pathlib import Path
 
-from ldseg.cli.common import classes, count, non_negative, positive, positive_int
+from ldseg.cli.common import at_least, classes, count, non_negative, positive, positive_int
 from ldseg.config import LAYOUTS, PRECISIONS, Config
 from ldseg.errors import LDSegError
 from ldseg.models import MODEL_NAMES
@@ -31,9 +31,12 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         "train",
         help="train a model into a run folder (torchrun -m ldseg train ...: data-parallel)",
     )
-    source = train.add_mutually_exclusive_group(required=True)
-    source.add_argument("--data", type=Path, help="dataset folder or pair list (see check-data)")
-    source.add_argument(
+    train.add_argument(
+        "--data",
+        type=Path,
+        help="dataset folder or pair list (see check-data); with --resume: the data's new root",
+    )
+    train.add_argument(
         "--resume",
         type=Path,
         metavar="RUN_DIR",
@@ -49,6 +52,21 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         "--val-data", type=Path, help="validation set (default: DATA's val split, or hold out 10%%)"
     )
     train.add_argument("--layout", choices=LAYOUTS, help="dataset layout (default: detected)")
+    train.add_argument(
+        "--folds",
+        type=at_least(2),
+        metavar="N",
+        help="cross-validation: split DATA's training cases into N folds by patient",
+    )
+    train.add_argument(
+        "--fold", type=count, metavar="K", help="the fold (0..N-1) whose cases validate this run"
+    )
+    train.add_argument(
+        "--splits",
+        type=Path,
+        metavar="FILE",
+        help="reuse the folds of a splits.json (e.g. another fold's run folder)",
+    )
     train.add_argument("--out", type=Path, help="run folder to create (needed with --data)")
     train.add_argument(
         "--config",
@@ -102,7 +120,7 @@ def run(args: argparse.Namespace) -> int:
     if args.tensorboard:
         require_tensorboard()
     if args.resume:
-        extra = ["init_from", "val_data", "layout", "out", "config"]
+        extra = ["init_from", "val_data", "layout", "out", "config", "folds", "fold", "splits"]
         extra += [arg for arg in OVERRIDES if arg != "epochs"]
         given = ["--" + arg.replace("_", "-") for arg in extra if getattr(args, arg) is not None]
         if given:
@@ -111,17 +129,25 @@ def run(args: argparse.Namespace) -> int:
                 f"drop {' '.join(given)}"
             )
         result = resume(
-            args.resume, progress=not args.quiet, epochs=args.epochs, tensorboard=args.tensorboard
+            args.resume, not args.quiet, args.epochs, args.tensorboard, data_root=args.data
         )
+    elif args.data is None:
+        raise LDSegError("train needs --data DIR (a new run) or --resume RUN_DIR")
     elif args.out is None:
         raise LDSegError("train --data needs --out RUN_DIR, the run folder to create")
     else:
+        config, train_pairs, val_pairs, splits = new_training(args)
+        root = args.data if args.data.is_dir() else args.data.parent
         result = train(
-            *new_training(args),
+            config,
+            train_pairs,
+            val_pairs,
             args.out,
-            progress=not args.quiet,
-            init_from=args.init_from,
-            tensorboard=args.tensorboard,
+            not args.quiet,
+            args.init_from,
+            args.tensorboard,
+            splits,
+            root,
         )
     if os.environ.get("RANK", "0") == "0":  # one report under torchrun
         print(
@@ -133,7 +159,9 @@ def run(args: argparse.Namespace) -> int:
 
 
 def new_training(args: argparse.Namespace) -> tuple:
-    """The config (preset and overrides) and the training and validation pairs of a new run."""
+    """The config (preset and overrides), the training and validation pairs of a new run and
+    the folds of ``--splits``."""
+    from ldseg.data.folds import read_splits, unique_stems
     from ldseg.data.layouts import configure, discover
 
     config = Config.load_presets(args.config or [])
@@ -144,7 +172,30 @@ def new_training(args: argparse.Namespace) -> tuple:
     layout = args.layout or config.data.layout
     spec = discover(args.data, layout)
     configure(config, spec)
-    config.validate("command line")
     train_pairs = spec.pairs("train")
+    splits = read_splits(args.splits, unique_stems(train_pairs)) if args.splits else None
+    folds = choose_fold(args, config, splits and len(splits))
+    config.validate("command line")
     val_pairs = discover(args.val_data, layout).pairs("val") if args.val_data else None
-    return config, train_pairs, val_pairs or spec.splits.get("val")
+    if not folds:  # with folds the validation cases are a fold's (DATA's val split unused)
+        val_pairs = val_pairs or spec.splits.get("val")
+    return config, train_pairs, val_pairs, splits
+
+
+def choose_fold(args: argparse.Namespace, config: Config, in_file: int | None) -> int:
+    """Set ``data.folds`` and ``data.fold`` from ``--folds``, ``--fold`` and ``--splits``
+    (``in_file`` folds) over the preset's; returns the number of folds (0: none)."""
+    if in_file and args.folds and args.folds != in_file:
+        raise LDSegError(f"--folds {args.folds}: {args.splits} has {in_file} folds")
+    if (args.folds or in_file) and args.fold is None:
+        raise LDSegError(f"--folds needs --fold K, the fold (0..{(args.folds or in_file) - 1})")
+    folds = args.folds or in_file or config.data.folds
+    fold = config.data.fold if args.fold is None else args.fold
+    if not folds:
+        if args.fold is not None:
+            raise LDSegError("--fold needs --folds N (or --splits FILE)")
+        return 0
+    if fold >= folds:
+        raise LDSegError(f"--fold {fold}: outside 0..{folds - 1} (--folds {folds})")
+    config.data.folds, config.data.fold = folds, fold
+    return folds

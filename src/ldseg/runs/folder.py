@@ -7,6 +7,7 @@
 | ``metrics.csv``, ``curves.png`` | loss terms and validation Dice per epoch |
 | ``train_state.safetensors``, ``train_data.json`` | what ``--resume`` continues from |
 | ``postprocessing.json`` | the classes whose largest connected component alone ``predict`` keeps |
+| ``splits.json`` | a cross-validation run's folds (``ldseg.data.folds``) |
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from pathlib import Path
 from torch import nn
 
 from ldseg.config import Config
+from ldseg.data.folds import Splits, read_splits, unique_stems
 from ldseg.data.pairing import Pair
 from ldseg.errors import LDSegError, RunFolderError
 from ldseg.models import Segmenter, build_model
@@ -53,6 +55,7 @@ class RunFolder:
     STATE = "train_state.safetensors"
     DATA = "train_data.json"
     POSTPROCESSING = "postprocessing.json"
+    SPLITS = "splits.json"
 
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
@@ -62,6 +65,7 @@ class RunFolder:
         self.state_path = self.path / self.STATE
         self.data_path = self.path / self.DATA
         self.postprocessing_path = self.path / self.POSTPROCESSING
+        self.splits_path = self.path / self.SPLITS
 
     def __repr__(self) -> str:
         return f"RunFolder({str(self.path)!r})"
@@ -77,19 +81,29 @@ class RunFolder:
     def check_new(self) -> None:
         """Refuse a folder that already holds a run (nothing gets overwritten)."""
         names = [self.CONFIG, *(f"{w}.safetensors" for w in WEIGHTS), self.METRICS]
-        existing = [n for n in (*names, self.STATE, self.DATA) if (self.path / n).exists()]
+        names += [self.STATE, self.DATA, self.SPLITS]
+        existing = [n for n in names if (self.path / n).exists()]
         if existing:
             raise LDSegError(
                 f"{self.path}: already holds a run ({', '.join(existing)}); choose another --out "
                 "(or continue it with --resume)"
             )
 
-    def start(self, config: Config, train: Sequence[Pair], val: Sequence[Pair]) -> Progress:
-        """Write ``config.json`` and ``train_data.json``; the empty progress that records their
-        digests."""
+    def start(
+        self,
+        config: Config,
+        train: Sequence[Pair],
+        val: Sequence[Pair],
+        splits: Splits | None = None,
+        data_root: Path | None = None,
+    ) -> Progress:
+        """Write ``config.json``, ``train_data.json`` (paths relative to ``data_root``) and a
+        cross-validation run's ``splits.json``; the empty progress that records their digests."""
         self.path.mkdir(parents=True, exist_ok=True)
         config.save(self.config_path)
-        write_data_list(self.data_path, list(train), list(val))
+        write_data_list(self.data_path, list(train), list(val), data_root)
+        if splits is not None:
+            atomic_write_text(self.splits_path, json.dumps(splits, indent=1) + "\n")
         return Progress(
             config_sha256=file_sha256(self.config_path), data_sha256=file_sha256(self.data_path)
         )
@@ -135,9 +149,17 @@ class RunFolder:
             )
         return sorted(classes)
 
-    def data_lists(self) -> tuple[list[Pair], list[Pair]]:
-        """The training and validation pairs the run was started with."""
-        return read_data_list(self.data_path)
+    def data_lists(self, data_root: Path | None = None) -> tuple[list[Pair], list[Pair]]:
+        """The training and validation pairs the run was started with, under ``data_root`` in
+        place of the recorded data root when given (data that moved)."""
+        return read_data_list(self.data_path, data_root)
+
+    def load_splits(self, data_root: Path | None = None) -> Splits:
+        """A cross-validation run's ``splits.json``, checked against its cases."""
+        if not self.splits_path.is_file():
+            raise RunFolderError(f"{self.path}: no {self.SPLITS}; not a run of ldseg train --folds")
+        train, val = self.data_lists(data_root)
+        return read_splits(self.splits_path, unique_stems([*train, *val]))
 
     def resume_state(self) -> tuple[Config, Progress]:
         """The config and progress to continue from; refuses runs that were not started by

@@ -19,6 +19,7 @@ RUN_FILES = (
     "last.safetensors",
     "train_state.safetensors",
     "train_data.json",
+    "splits.json",
     "metrics.csv",
     "curves.png",
     "postprocessing.json",

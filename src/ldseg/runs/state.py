@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import typing
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -22,7 +23,7 @@ from safetensors import SafetensorError, safe_open
 from torch import nn
 
 from ldseg.data.pairing import Pair
-from ldseg.errors import RunFolderError
+from ldseg.errors import DataError, RunFolderError
 from ldseg.runs.weights import load_weights, model_tensors, save_weights
 from ldseg.utils import atomic_write_text
 
@@ -152,33 +153,55 @@ def restore_schedule(
         group["lr"] = lr
 
 
-def write_data_list(path: Path, train: list[Pair], val: list[Pair]) -> None:
-    """Record the pairs of a run (absolute paths) for ``--resume``."""
+def write_data_list(
+    path: Path, train: list[Pair], val: list[Pair], root: Path | None = None
+) -> None:
+    """Record the pairs of a run for ``--resume``: the data ``root`` (default: the deepest
+    folder holding every file) and each path relative to it (absolute when outside it)."""
+    files = [Path(f).resolve() for pair in (*train, *val) for f in (*pair.images, pair.mask)]
+    base = Path(root).resolve() if root else Path(os.path.commonpath([f.parent for f in files]))
+
+    def name(file: Path) -> str:
+        file = Path(file).resolve()
+        return (file.relative_to(base) if file.is_relative_to(base) else file).as_posix()
 
     def entry(pair: Pair) -> dict[str, Any]:
-        return {
-            "image": str(Path(pair.image).resolve()),
-            "mask": str(Path(pair.mask).resolve()),
-            "stem": pair.stem,
-            "channels": [str(Path(c).resolve()) for c in pair.channels],
-        }
+        image, mask, channels = name(pair.image), name(pair.mask), [name(c) for c in pair.channels]
+        return {"image": image, "mask": mask, "stem": pair.stem, "channels": channels}
 
-    text = json.dumps({"train": [entry(p) for p in train], "val": [entry(p) for p in val]})
-    atomic_write_text(path, text + "\n")
+    lists = {"root": str(base), "train": [entry(p) for p in train], "val": [entry(p) for p in val]}
+    atomic_write_text(path, json.dumps(lists) + "\n")
 
 
-def read_data_list(path: Path) -> tuple[list[Pair], list[Pair]]:
-    """The training and validation pairs that ``write_data_list`` recorded."""
+def read_data_list(path: Path, root: Path | None = None) -> tuple[list[Pair], list[Pair]]:
+    """The training and validation pairs that ``write_data_list`` recorded, under ``root`` in
+    place of the recorded root (data that moved); every file must exist. A data list from
+    before roots were recorded holds absolute paths, which ``root`` cannot move."""
     try:
         raw = json.loads(Path(path).read_text())
-        lists = [raw["train"], raw["val"]]
+        recorded = raw.get("root")
+        if root is not None and recorded is None:
+            raise RunFolderError(
+                f"{path}: records absolute paths (an older run); --data cannot move them"
+            )
+        base = Path(root if root is not None else recorded or "/")
         pairs = [
             [
-                Pair(Path(e["image"]), Path(e["mask"]), e["stem"], tuple(map(Path, e["channels"])))
-                for e in entries
+                Pair(
+                    base / e["image"],
+                    base / e["mask"],
+                    e["stem"],
+                    tuple(base / c for c in e["channels"]),
+                )
+                for e in raw[split]
             ]
-            for entries in lists
+            for split in ("train", "val")
         ]
-    except (OSError, ValueError, KeyError, TypeError) as err:
+    except (OSError, ValueError, KeyError, TypeError, AttributeError) as err:
         raise RunFolderError(f"{path}: cannot read the run's data list ({err!r})") from None
+    hint = f"under the data root {root}" if root is not None else "(moved? give --data NEW_ROOT)"
+    for pair in (*pairs[0], *pairs[1]):
+        for file in (*pair.images, pair.mask):
+            if not file.is_file():
+                raise DataError(f"{file}: missing {hint}; {Path(path).name} lists it")
     return pairs[0], pairs[1]

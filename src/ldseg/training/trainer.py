@@ -21,6 +21,7 @@ from torch.utils.data import DataLoader, DistributedSampler
 from tqdm import tqdm
 
 from ldseg.config import Config
+from ldseg.data.folds import Splits
 from ldseg.data.lazy import LazyCases
 from ldseg.data.pairing import Pair
 from ldseg.data.transforms import plain_tensor, train_transform
@@ -39,7 +40,7 @@ from ldseg.training.postprocess import record_postprocessing
 from ldseg.training.samples import Samples, load_samples
 from ldseg.training.seeding import SeededCases, case_generators, seed_process
 from ldseg.training.tensorboard import TensorBoardLog
-from ldseg.training.validation import split_validation, validate
+from ldseg.training.validation import hold_out, validate
 
 AUTOCAST_DTYPES = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}
 
@@ -63,15 +64,13 @@ def train(
     progress: bool = True,
     init_from: Path | None = None,
     tensorboard: bool = False,
+    splits: Splits | None = None,
+    data_root: Path | None = None,
 ) -> TrainResult:
-    """Train end to end into a new run folder; returns the best validation Dice. Without
-    ``val_pairs`` a ``data.val_fraction`` of the pairs is held out. ``init_from`` starts from
-    that run's best weights (the same architecture; checked before anything is written).
-    ``tensorboard`` logs to ``RUN/tensorboard`` too (``ldseg.training.tensorboard``).
-
-    Under ``torchrun`` every process calls this and rank 0 writes the run folder, holding its
-    lock (``ldseg.runs.lock``) to the end.
-    """
+    """Train into a new run folder; returns the best validation Dice. Validation: ``hold_out``.
+    ``init_from``: that run's best weights as the start; ``tensorboard``: log to RUN/tensorboard;
+    data paths are recorded relative to ``data_root``. Under ``torchrun`` every process calls
+    this and rank 0 writes the run folder, holding its lock (``ldseg.runs.lock``) to the end."""
     folder = RunFolder(out_dir)
     cfg = config
     with training_lock(out_dir), process_group() as group:
@@ -81,24 +80,26 @@ def train(
         check_outputs([folder.path / name for name in RUN_FILES], inputs, own=[folder.path])
         group.barrier()  # every process has checked before rank 0 writes
         set_determinism(seed=cfg.train.seed)
-        if val_pairs is None:
-            train_pairs, val_pairs = split_validation(
-                train_pairs, cfg.data.val_fraction, cfg.train.seed
-            )
+        train_pairs, val_pairs, splits = hold_out(cfg, train_pairs, val_pairs, splits)
         show = progress and group.is_main
         trainer = Trainer(cfg, *load_samples(cfg, train_pairs, val_pairs, show), group)
         trainer.log = TensorBoardLog(folder.path if tensorboard and group.is_main else None, cfg)
         if init_from is not None:
             trainer.initialise(RunFolder(init_from).weights_path("best"))
-        state = folder.start(cfg, train_pairs, val_pairs or []) if group.is_main else Progress()
+        pairs = (train_pairs, val_pairs, splits, data_root)
+        state = folder.start(cfg, *pairs) if group.is_main else Progress()
         return trainer.run(folder, state, show)
 
 
 def resume(
-    run_dir: Path, progress: bool = True, epochs: int | None = None, tensorboard: bool = False
+    run_dir: Path,
+    progress: bool = True,
+    epochs: int | None = None,
+    tensorboard: bool = False,
+    data_root: Path | None = None,
 ) -> TrainResult:
-    """Continue an interrupted run from its last completed epoch, with the config and data
-    recorded in the run folder; the result equals an uninterrupted run's."""
+    """Continue a run from its last completed epoch with its recorded config and data (under
+    ``data_root`` when the data moved); the result equals an uninterrupted run's."""
     folder = RunFolder(run_dir)
     with training_lock(run_dir), process_group() as group:
         if epochs is not None and group.is_main:
@@ -107,7 +108,7 @@ def resume(
         cfg, state = folder.resume_state()
         set_determinism(seed=cfg.train.seed)
         show = progress and group.is_main
-        train_pairs, val_pairs = folder.data_lists()
+        train_pairs, val_pairs = folder.data_lists(data_root)
         trainer = Trainer(cfg, *load_samples(cfg, train_pairs, val_pairs, show), group)
         trainer.log = TensorBoardLog(folder.path if tensorboard and group.is_main else None, cfg)
         if state.epoch:
@@ -120,11 +121,9 @@ def resume(
 
 
 class Trainer:
-    """One training process: the model, its EMA, optimiser, schedule and data.
-
-    ``run`` trains the remaining epochs; rank 0 validates and, after every epoch, writes the
-    training state first and then ``last``/``best.safetensors`` and ``metrics.csv``.
-    """
+    """One training process: the model, its EMA, optimiser, schedule and data. ``run`` trains
+    the remaining epochs; rank 0 validates and, after every epoch, writes the training state
+    first and then ``last``/``best.safetensors`` and ``metrics.csv``."""
 
     def __init__(
         self, cfg: Config, train_cases: Samples, val_cases: Samples, group: ProcessGroup

@@ -11,7 +11,9 @@ import torch
 from torch import nn
 
 from ldseg.config import Config
+from ldseg.data.folds import Splits, fold_pairs, make_folds, unique_stems
 from ldseg.data.pairing import Pair
+from ldseg.errors import LDSegError
 from ldseg.evaluation.metrics import class_statistics, dice_iou
 from ldseg.inference.pipeline import SegmentationPipeline
 from ldseg.models import Segmenter
@@ -26,6 +28,26 @@ def split_validation(pairs: Sequence[Pair], fraction: float, seed: int) -> tuple
     n_val = max(1, math.ceil(fraction * len(pairs)))
     val = sorted(order[:n_val].tolist())
     return [p for i, p in enumerate(pairs) if i not in set(val)], [pairs[i] for i in val]
+
+
+def hold_out(
+    cfg: Config,
+    train_pairs: Sequence[Pair],
+    val_pairs: Sequence[Pair] | None,
+    splits: Splits | None = None,
+) -> tuple[list[Pair], list[Pair], Splits | None]:
+    """The training and validation pairs of a new run, and its folds: with ``data.folds`` fold
+    ``data.fold`` of ``splits`` (by default made from the pairs' patients and the seed), else
+    ``val_pairs``, else a held-out ``data.val_fraction``."""
+    data, seed = cfg.data, cfg.train.seed
+    if data.folds:
+        if val_pairs is not None:
+            raise LDSegError("--folds: the folds give the validation cases; drop --val-data")
+        splits = splits or make_folds(unique_stems(train_pairs), data.folds, seed)
+        return *fold_pairs(train_pairs, splits, data.fold), splits
+    if val_pairs is None:
+        return *split_validation(train_pairs, data.val_fraction, seed), None
+    return list(train_pairs), list(val_pairs), None
 
 
 @torch.no_grad()
