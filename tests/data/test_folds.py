@@ -92,3 +92,16 @@ def test_read_splits_accepts_its_own_file_and_names_what_is_wrong(tmp_path):
     leaky = [{**splits[0], "train": STEMS}, *splits[1:]]
     refused(leaky, "fold 0 must train on every case outside its val")
     refused(splits[:2], f"'{splits[2]['val'][0]}' is in no fold's validation cases")
+
+
+@pytest.mark.parametrize(("name", "patients", "cases"), [("camus", 400, 1600), ("acdc", 70, 140)])
+def test_real_training_sets_fold_by_patient(shared_data, name, patients, cases):
+    from ldseg.data.layouts import discover
+
+    stems = unique_stems(discover(shared_data / name).pairs("train"))
+    assert len(stems) == cases and len({case_group(s) for s in stems}) == patients
+    splits = make_folds(stems, 5, seed=0)
+    for fold in splits:
+        val_groups = {case_group(s) for s in fold["val"]}
+        assert not val_groups & {case_group(s) for s in fold["train"]}  # no patient on both sides
+        assert len(fold["val"]) == cases // 5  # 4 views (CAMUS) or 2 frames (ACDC) a patient

@@ -96,6 +96,9 @@ def test_refuses_runs_that_are_not_distinct_folds_of_one_split(folds, tmp_path, 
     config["data"]["fold"] = 0
     (other / "config.json").write_text(json.dumps(config))
     refused(fold1, other, match=f"{other}/splits.json: differs from {fold1}/splits.json")
+    config["data"] |= {"folds": 3, "fold": 0}
+    (other / "config.json").write_text(json.dumps(config))
+    refused(other, match=f"{other}/splits.json: 2 folds, the config 3")
     config["data"] |= {"folds": 0, "fold": 0}
     (other / "config.json").write_text(json.dumps(config))
     refused(other, match=f"{other}: not a cross-validation run (train --folds)")

@@ -51,6 +51,8 @@ def test_resume_with_the_data_under_a_new_root(interrupted, tmp_path, capsys):
     error = capsys.readouterr().err
     assert "patient00" in error and "missing (moved? give --data NEW_ROOT)" in error
 
+    assert cli.main(["train", "--resume", str(run), "--data", str(tmp_path / "no")]) == 1
+    assert f"--data {tmp_path / 'no'}: no such file or folder" in capsys.readouterr().err
     (new_root / "images" / "patient004_frame02.png").rename(tmp_path / "aside.png")
     assert cli.main(["train", "--resume", str(run), "--data", str(new_root), "--quiet"]) == 1
     error = capsys.readouterr().err.strip()

@@ -128,16 +128,15 @@ def run(args: argparse.Namespace) -> int:
                 f"--resume continues {args.resume} with its own config and data; "
                 f"drop {' '.join(given)}"
             )
-        result = resume(
-            args.resume, not args.quiet, args.epochs, args.tensorboard, data_root=args.data
-        )
+        root = data_root(args.data) if args.data else None
+        result = resume(args.resume, not args.quiet, args.epochs, args.tensorboard, data_root=root)
     elif args.data is None:
         raise LDSegError("train needs --data DIR (a new run) or --resume RUN_DIR")
     elif args.out is None:
         raise LDSegError("train --data needs --out RUN_DIR, the run folder to create")
     else:
         config, train_pairs, val_pairs, splits = new_training(args)
-        root = args.data if args.data.is_dir() else args.data.parent
+        root = data_root(args.data)
         result = train(
             config,
             train_pairs,
@@ -156,6 +155,13 @@ def run(args: argparse.Namespace) -> int:
             f"run folder {result.run_dir}"
         )
     return 0
+
+
+def data_root(data: Path) -> Path:
+    """The folder a run records its data paths relative to: ``--data``, or a pair list's."""
+    if not data.exists():
+        raise LDSegError(f"--data {data}: no such file or folder")
+    return data if data.is_dir() else data.parent
 
 
 def new_training(args: argparse.Namespace) -> tuple:

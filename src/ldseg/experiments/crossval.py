@@ -29,6 +29,9 @@ def fold_runs(
         if not config.data.folds:
             raise LDSegError(f"{run}: not a cross-validation run (train --folds)")
         splits, (_, val) = folder.load_splits(data_root), folder.data_lists(data_root)
+        if len(splits) != config.data.folds:
+            folds = config.data.folds
+            raise LDSegError(f"{folder.splits_path}: {len(splits)} folds, the config {folds}")
         if first is None:
             first = (folder.splits_path, splits)
         elif splits != first[1]:
