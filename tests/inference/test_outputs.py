@@ -72,6 +72,7 @@ def test_uncertainty_maps_png_and_nifti(tmp_path):
     np.testing.assert_allclose(nib.load(mean).get_fdata(), 0.75)
     np.testing.assert_allclose(nib.load(std).affine, np.diag([2.0, 1, 3, 1]))
     flat = Prediction(probs[:, :, :, 0].argmax(0), probs[:, :, :, 0], np.full((3, 4), 0.1))
+    Image.fromarray(np.zeros((3, 4), np.uint8)).save(tmp_path / "c.png")
     mean, std = write_uncertainty_maps(flat, tmp_path / "c.png", tmp_path / "png")
     assert np.asarray(Image.open(mean)).max() == round(0.75 * PNG_SCALE)
     assert np.asarray(Image.open(std)).dtype == np.uint16
@@ -137,3 +138,27 @@ def test_trajectory_follows_the_sliding_windows(tiny_run, monkeypatch):
     assert [z.shape for z in trajectory.latents] == [(48, 40)] * 4  # windows blended
     np.testing.assert_array_equal(trajectory.masks[-1], prediction.mask)
     np.testing.assert_array_equal(prediction.mask, windows.predict_array(picture, steps=3).mask)
+
+
+def test_uncertainty_maps_of_an_mha_keep_its_format_and_geometry(tmp_path):
+    """An MHA input's maps are float32 MHA on its grid (they used to fail with a TypeError)."""
+    import SimpleITK as sitk
+
+    from ldseg.inference.writers import planned_outputs
+
+    reference = tmp_path / "v.mha"
+    volume = sitk.GetImageFromArray(np.zeros((2, 4, 3), np.float32))
+    volume.SetSpacing((0.5, 0.7, 3.0))
+    volume.SetOrigin((1.0, 2.0, 3.0))
+    sitk.WriteImage(volume, str(reference))
+    probs = np.stack([np.full((3, 4, 2), 0.4), np.full((3, 4, 2), 0.6)]).astype(np.float32)
+    prediction = Prediction(probs.argmax(0), probs, np.full((3, 4, 2), 0.2, np.float32))
+    mean, std = write_uncertainty_maps(prediction, reference, tmp_path / "out")
+    assert (mean.name, std.name) == ("v_mean.mha", "v_std.mha")
+    written = sitk.ReadImage(str(std))
+    assert written.GetSpacing() == (0.5, 0.7, 3.0) and written.GetOrigin() == (1.0, 2.0, 3.0)
+    np.testing.assert_allclose(sitk.GetArrayFromImage(written).transpose(), 0.2)
+    np.testing.assert_allclose(sitk.GetArrayFromImage(sitk.ReadImage(str(mean))), 0.6)
+    item = type("Item", (), {"stem": "v", "path": reference})()
+    planned = {path.name for path, _ in planned_outputs([item], tmp_path / "out", True, False)}
+    assert {"v_mean.mha", "v_std.mha"} <= planned

@@ -23,11 +23,30 @@ def write_mask(mask: np.ndarray, reference: str | Path, out_path: str | Path) ->
     NIfTI reference: ``.nii.gz`` with the reference's affine and header, dtype uint8 (or uint16).
     MHA/MHD/NRRD reference: ``.mha``/``.nrrd`` with its origin, spacing and direction.
     """
-    reference, out_path = Path(reference), Path(out_path)
-    labels = as_labels(np.asarray(mask), out_path)
+    labels = as_labels(np.asarray(mask), Path(out_path))
     if labels.size and labels.max() > np.iinfo(np.uint16).max:
         raise DataError(f"{out_path}: mask values above 65535 cannot be written")
     labels = labels.astype(np.uint8 if not labels.size or labels.max() <= 255 else np.uint16)
+    return _write_like(labels, reference, out_path)
+
+
+PNG_SCALE = 65535  # a 16-bit PNG probability map holds value * PNG_SCALE
+
+
+def write_probability_map(values: np.ndarray, reference: str | Path, out_path: str | Path) -> Path:
+    """Write a map of values in [0, 1] beside a mask: float32 in the reference's volume format
+    and geometry (NIfTI, MHA, NRRD), else a 16-bit PNG holding ``value * PNG_SCALE``.
+    ``out_path``'s suffix is replaced by the format's."""
+    values = np.asarray(values, dtype=np.float32)
+    if not is_volume(reference) and not is_itk(reference):
+        values = np.round(np.clip(values, 0, 1) * PNG_SCALE).astype(np.uint16)
+    return _write_like(values, reference, out_path)
+
+
+def _write_like(array: np.ndarray, reference: str | Path, out_path: str | Path) -> Path:
+    """Write ``array`` (the reference's shape) atomically with the reference's format and
+    geometry, at ``out_path`` with the format's suffix."""
+    reference, out_path = Path(reference), Path(out_path)
     try:
         if is_volume(reference):
             ref = nib.load(reference)
@@ -42,39 +61,19 @@ def write_mask(mask: np.ndarray, reference: str | Path, out_path: str | Path) ->
                 expected = (ref_image.height, ref_image.width)
     except Exception as err:
         raise DataError(f"{reference}: cannot read reference ({one_line(err)})") from err
-    if labels.shape != expected:
-        raise DataError(f"{out_path}: mask shape {labels.shape} != reference shape {expected}")
+    if array.shape != expected:
+        raise DataError(f"{out_path}: shape {array.shape} != reference shape {expected}")
 
     out_path = out_path.with_name(file_stem(out_path) + mask_suffix(reference))
     if is_volume(reference):
         header = ref.header.copy()
-        header.set_data_dtype(labels.dtype)
+        header.set_data_dtype(array.dtype)
         header.set_slope_inter(1, 0)
-        return atomic_write(out_path, type(ref)(labels, ref.affine, header).to_filename)
+        return atomic_write(out_path, type(ref)(array, ref.affine, header).to_filename)
     if is_itk(reference):
-        image = sitk.GetImageFromArray(labels.transpose())
+        image = sitk.GetImageFromArray(array.transpose())
         image.SetOrigin(ref.GetOrigin())
         image.SetSpacing(ref.GetSpacing())
         image.SetDirection(ref.GetDirection())
         return atomic_write(out_path, lambda tmp: sitk.WriteImage(image, str(tmp), True))
-    return atomic_write(out_path, lambda tmp: Image.fromarray(labels).save(tmp))
-
-
-PNG_SCALE = 65535  # a 16-bit PNG probability map holds value * PNG_SCALE
-
-
-def write_probability_map(values: np.ndarray, reference: str | Path, out_path: str | Path) -> Path:
-    """Write a map of values in [0, 1] beside a mask: float32 NIfTI with the reference's affine
-    and header for a NIfTI reference, else a 16-bit PNG holding ``value * PNG_SCALE``.
-    ``out_path``'s suffix is replaced by the format's."""
-    reference, out_path = Path(reference), Path(out_path)
-    values = np.asarray(values, dtype=np.float32)
-    stem = file_stem(out_path)
-    if is_volume(reference):
-        ref = nib.load(reference)
-        header = ref.header.copy()
-        header.set_data_dtype(np.float32)
-        image = type(ref)(values, ref.affine, header)
-        return atomic_write(out_path.with_name(f"{stem}.nii.gz"), image.to_filename)
-    scaled = np.round(np.clip(values, 0, 1) * PNG_SCALE).astype(np.uint16)
-    return atomic_write(out_path.with_name(f"{stem}.png"), Image.fromarray(scaled).save)
+    return atomic_write(out_path, lambda tmp: Image.fromarray(array).save(tmp))

@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from ldseg import __version__
-from ldseg.data.formats import file_stem, is_volume, mask_suffix
+from ldseg.data.formats import file_stem, mask_suffix
 from ldseg.data.inputs import ImageInput
 from ldseg.data.writers import write_mask, write_probability_map
 from ldseg.errors import LDSegError
@@ -30,7 +30,7 @@ def planned_outputs(
         stem, origin = item.stem, str(item.path)
         planned.append((out_dir / f"{stem}{mask_suffix(item.path)}", origin))
         if save_uncertainty:
-            suffix = ".nii.gz" if is_volume(item.path) else ".png"
+            suffix = mask_suffix(item.path)
             planned += [(out_dir / "uncertainty" / f"{stem}_{m}{suffix}", origin) for m in MAPS]
         if save_trajectory:
             planned += [(out_dir / "trajectory" / f"{stem}{s}", origin) for s in (".png", ".gif")]
@@ -41,8 +41,8 @@ def write_uncertainty_maps(
     prediction: Prediction, reference: str | Path, out_dir: Path, stem: str | None = None
 ) -> list:
     """Write ``<stem>_mean`` (mean foreground probability, 1 - P(background)) and ``<stem>_std``
-    (per-pixel SD) beside each other: float32 NIfTI with the reference's geometry for a NIfTI
-    reference, else 16-bit PNG holding ``value * 65535``; ``stem`` defaults to the reference's."""
+    (per-pixel SD) beside each other: float32 in a volume reference's format and geometry, else
+    16-bit PNG holding ``value * 65535``; ``stem`` defaults to the reference's."""
     stem = stem or file_stem(reference)
     maps = {"mean": 1 - prediction.probabilities[0], "std": prediction.std}
     return [
