@@ -40,3 +40,16 @@ def tiny_run(tmp_path_factory):
     with one_thread():
         train(config, find_pairs(data), None, root / "run", progress=False)
     return root / "run"
+
+
+@pytest.fixture(scope="session")
+def slicing_run(tmp_path_factory):
+    """A tiny 2D LDSeg trained 1 epoch on the slices of three 24x20x6 volumes (3 s); its
+    data is ``slicing_run.parent / "data"``."""
+    root = tmp_path_factory.mktemp("slicing")
+    data = tiny_dataset(root / "data", num_cases=3, size=(24, 20, 6))
+    config = tiny_config(size=(16, 16), epochs=1)
+    config.model.latent_factor = [4, 4]
+    config.data.slicing = "2d"
+    train(config, find_pairs(data), None, root / "run", progress=False)
+    return root / "run"

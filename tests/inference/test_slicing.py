@@ -8,26 +8,13 @@ import pytest
 import SimpleITK as sitk
 
 from ldseg.cli import main
-from ldseg.data.layouts import find_pairs
 from ldseg.errors import LDSegError
+from ldseg.evaluation.postprocess import keep_largest_component
 from ldseg.inference import Predictor
-from ldseg.training import train
-from tests.helpers import tiny_config, tiny_dataset, write_png
+from tests.helpers import write_png
 from tests.inference.test_geometry import itk_volume, oblique_affine
 
 RNG = np.random.default_rng(0)
-
-
-@pytest.fixture(scope="module")
-def slicing_run(tmp_path_factory):
-    """A tiny 2D LDSeg trained 1 epoch on the slices of three 24x20x6 volumes (3 s)."""
-    root = tmp_path_factory.mktemp("slicing")
-    data = tiny_dataset(root / "data", num_cases=3, size=(24, 20, 6))
-    config = tiny_config(size=(16, 16), epochs=1)
-    config.model.latent_factor = [4, 4]
-    config.data.slicing = "2d"
-    train(config, find_pairs(data), None, root / "run", progress=False)
-    return root / "run"
 
 
 def test_slice_wise_prediction_keeps_shape_and_affine_of_an_oblique_volume(slicing_run, tmp_path):
@@ -69,8 +56,8 @@ def test_each_slice_is_predicted_as_a_2d_image_and_stacked_back(slicing_run):
     assert prediction.probabilities.shape == (3, 18, 22, 5)
     np.testing.assert_allclose(prediction.probabilities.sum(0), 1, atol=1e-4)
     seen = []
-    original = predictor.predict_batch
-    predictor.predict_batch = lambda images, shapes, *a, **k: (
+    original = predictor.moments
+    predictor.moments = lambda images, shapes, *a, **k: (
         seen.append((tuple(images.shape), [tuple(s) for s in shapes]))
         or original(images, shapes, *a, **k)
     )
@@ -90,3 +77,13 @@ def test_a_2d_image_for_a_slice_wise_run_is_one_line_and_no_mask(slicing_run, tm
     assert "error" in json.loads((out / "prediction.json").read_text())["inputs"][0]
     with pytest.raises(LDSegError, match="records no trajectory"):
         Predictor.from_run(slicing_run).predict_array(RNG.random((8, 8, 3)), max_frames=5)
+
+
+def test_largest_component_post_processing_is_applied_to_the_whole_volume(slicing_run):
+    """Not per slice: a class's largest 3D component is kept, across slices."""
+    predictor = Predictor.from_run(slicing_run)
+    volume = RNG.random((1, 24, 20, 6)).astype(np.float32)
+    plain = predictor.predict_array(volume).mask
+    predictor.keep_largest = [1, 2]
+    expected = keep_largest_component(plain, [1, 2])
+    np.testing.assert_array_equal(predictor.predict_array(volume).mask, expected)

@@ -11,10 +11,13 @@ import numpy as np
 import torch
 
 from ldseg.data.cases import Case, dataset_cases
+from ldseg.data.slices import slice_axis
 from ldseg.data.transforms import resize_probabilities
 from ldseg.evaluation.metrics import dice_iou, dice_summary
 from ldseg.evaluation.postprocess import keep_largest_component
 from ldseg.inference import Predictor
+from ldseg.inference.files import preprocess_slices
+from ldseg.inference.results import SamplingOptions
 
 
 def run_cases(
@@ -26,7 +29,13 @@ def run_cases(
 
 
 def preprocess_cases(predictor: Predictor, cases: Sequence[Case]) -> list[torch.Tensor]:
-    """Each case's image as the run's network sees it."""
+    """Each case's image as the run's network sees it (a slice-wise run: the volume's slices
+    ``(N, C, *size)``, as ``predict`` makes them)."""
+    if predictor.config.data.slicing == "2d":
+        return [
+            preprocess_slices(predictor.config, case.image, case.path, case.spacing)[0]
+            for case in cases
+        ]
     return [predictor.preprocess(case.image, case.path, case.spacing) for case in cases]
 
 
@@ -40,7 +49,16 @@ def segment(
 ) -> list[np.ndarray]:
     """Masks at each case's own size from preprocessed ``images``, images of one size sampled
     together, every one from the noise of ``seed`` (as ``predict --seed`` draws it), with the
-    predictor's largest-component post-processing."""
+    predictor's largest-component post-processing. A slice-wise run segments each volume from
+    its slices, as ``predict`` does."""
+    if predictor.config.data.slicing == "2d":
+        options, axis = SamplingOptions(steps, sampler, seed), predictor.config.data.slice_axis
+        return [
+            predictor.predict_slices(
+                slices, slice_axis(case.mask.shape, case.spacing, axis), case.mask.shape, options
+            ).mask
+            for slices, case in zip(images, cases, strict=True)
+        ]
     pipeline = predictor.pipeline(steps, sampler)
     by_size: dict[tuple[int, ...], list[int]] = defaultdict(list)
     for i, image in enumerate(images):

@@ -8,6 +8,8 @@ window centred on the truth's foreground), the per-class Dice of
 - ``t=T map``: a deterministic decode of the denoiser's clean-latent estimate at t = T from a
   zero latent, the image-to-latent map that few-step sampling rests on;
 
+(a slice-wise run, ``data.slicing`` 2d: each slice of a volume that holds foreground)
+
 and the Pearson correlation between the K=2 sampled latent and encode(truth). A high
 autoencoder Dice with low sampled Dice says the denoiser limits; a low autoencoder Dice says the
 latent is too small or undertrained.
@@ -24,6 +26,7 @@ from matplotlib.figure import Figure
 
 from ldseg.data.cases import read_cases
 from ldseg.data.layouts import discover
+from ldseg.data.slices import mask_slices
 from ldseg.data.transforms import resize_mask
 from ldseg.errors import LDSegError
 from ldseg.evaluation.metrics import dice_iou, dice_summary
@@ -31,6 +34,7 @@ from ldseg.evaluation.overlay import save_figure
 from ldseg.experiments.common import run_label
 from ldseg.experiments.results import write_results
 from ldseg.inference import Predictor
+from ldseg.inference.files import preprocess_slices
 from ldseg.inference.pipeline import initial_noise
 from ldseg.models import LDSeg
 from ldseg.nets.blocks import standardize
@@ -103,6 +107,23 @@ def latent_probabilities(
     return probs, correlation
 
 
+def network_views(predictor: Predictor, case) -> list[tuple[torch.Tensor, torch.Tensor]]:
+    """A case as the network sees it, with its truth ``(1, *size)``: the whole image, or (a
+    slice-wise run) each slice that holds foreground; without ``data.resize``, one
+    training-size window around the foreground of each."""
+    data = predictor.config.data
+    if data.slicing == "2d":
+        slices, axis = preprocess_slices(predictor.config, case.image, case.path, case.spacing)
+        masks = mask_slices(case.mask, axis, slices.shape[2:])
+        views = [(image, mask) for image, mask in zip(slices, masks, strict=True) if mask.any()]
+    else:
+        tensor = predictor.preprocess(case.image, case.path, case.spacing)
+        views = [(tensor, resize_mask(torch.as_tensor(case.mask)[None], tensor.shape[1:]))]
+    if not data.resize:
+        views = [window_around_foreground(image, mask, data.size) for image, mask in views]
+    return views
+
+
 def diagnose(
     predictor: Predictor,
     pairs: Sequence,
@@ -122,15 +143,12 @@ def diagnose(
     scores: dict[str, list[np.ndarray]] = {}
     correlations = []
     for case in read_cases(pairs, config.data):
-        tensor = predictor.preprocess(case.image, case.path, case.spacing)
-        mask = resize_mask(torch.as_tensor(case.mask)[None], tensor.shape[1:])
-        if not config.data.resize:
-            tensor, mask = window_around_foreground(tensor, mask, config.data.size)
-        probs, correlation = latent_probabilities(predictor, tensor, mask, steps, seed, sampler)
-        correlations.append(correlation)
-        for name, p in probs.items():
-            dice = dice_iou(p.argmax(0).numpy(), mask[0].numpy(), num_classes)[0]
-            scores.setdefault(name, []).append(dice)
+        for tensor, mask in network_views(predictor, case):
+            probs, correlation = latent_probabilities(predictor, tensor, mask, steps, seed, sampler)
+            correlations.append(correlation)
+            for name, p in probs.items():
+                dice = dice_iou(p.argmax(0).numpy(), mask[0].numpy(), num_classes)[0]
+                scores.setdefault(name, []).append(dice)
     routes = {name: dice_summary(rows) for name, rows in scores.items()}
     finite = [c for c in correlations if np.isfinite(c)]
     return {

@@ -12,6 +12,7 @@ from ldseg.config import Config
 from ldseg.data.inputs import ImageInput, as_input
 from ldseg.data.slices import stack_slices
 from ldseg.errors import LDSegError
+from ldseg.evaluation.postprocess import keep_largest_component
 from ldseg.inference.files import ImageFiles, preprocess, preprocess_slices, same_size_batches
 from ldseg.inference.pipeline import SegmentationPipeline
 from ldseg.inference.results import FileOptions, Prediction, SamplingOptions
@@ -202,15 +203,16 @@ class Predictor:
         """Segment a volume of spatial ``shape`` from its preprocessed slices ``(N, C, *size)``
         along ``axis`` (``ldseg.inference.files.preprocess_slices``): :meth:`predict_batch`
         ``batch_size`` slices at a time, each slice's prediction resized back to the volume's
-        in-plane shape and the slices stacked back along ``axis``."""
-        plane = [n for a, n in enumerate(shape) if a != axis]
-        parts = self.predict_batch(slices, [plane] * len(slices), sampling, batch_size)
+        in-plane shape and the slices stacked back along ``axis``; the largest-component
+        post-processing is applied to the whole volume."""
+        planes = [[n for a, n in enumerate(shape) if a != axis]] * len(slices)
+        moments = self.moments(slices, planes, sampling or SamplingOptions(), batch_size)
+        parts = predictions(moments, planes)
         std = None if parts[0].std is None else stack_slices([p.std for p in parts], axis, False)
-        return Prediction(
-            stack_slices([p.mask for p in parts], axis, False),
-            stack_slices([p.probabilities for p in parts], axis, True),
-            std,
+        mask = keep_largest_component(
+            stack_slices([p.mask for p in parts], axis, False), self.keep_largest
         )
+        return Prediction(mask, stack_slices([p.probabilities for p in parts], axis, True), std)
 
     def predict_file(self, path: str | Path, out_dir: str | Path, **options) -> Path:
         """Segment one image file into ``out_dir`` (see :meth:`predict_files`); returns the
