@@ -93,6 +93,43 @@ def dataset_cases(
     return list(read_cases(pairs, data))
 
 
+@dataclass
+class Counts:
+    """The channel count and the number of classes of a training set, resolved as its cases
+    are read: 0 takes the first image's channels, and the largest label value + 1."""
+
+    in_channels: int = 0
+    num_classes: int = 0
+    max_label: int = 0
+
+    def classes(self) -> int:
+        return self.num_classes or max(2, self.max_label + 1)
+
+
+def case_samples(
+    pairs: Sequence[Pair], data: DataConfig, counts: Counts, desc: str, progress: bool
+) -> Iterator[list[dict[str, torch.Tensor | str]]]:
+    """Each pair's samples as :func:`load_cases` makes them, one case at a time, resolving
+    ``counts`` on the way."""
+    for case in read_cases(pairs, data, counts.num_classes, desc, progress):
+        counts.in_channels = counts.in_channels or case.image.shape[0]
+        counts.max_label = max(counts.max_label, int(case.mask.max()))
+        if data.slicing == "2d":
+            images, axis = volume_slices(
+                case.image, data, counts.in_channels, case.spacing, case.path
+            )
+            masks = mask_slices(case.mask, axis, images.shape[2:])
+            stems = slice_stems(case.stem, axis, len(images))
+            yield [
+                {"image": image.clone(), "mask": mask, "stem": stem}
+                for image, mask, stem in zip(images, masks, stems, strict=True)
+            ]
+            continue
+        image = prepare_image(case.image, data, counts.in_channels, case.spacing, case.path)
+        mask = resize_mask(torch.as_tensor(case.mask)[None], image.shape[1:])
+        yield [{"image": image, "mask": mask, "stem": case.stem}]
+
+
 def load_cases(
     pairs: Sequence[Pair],
     data: DataConfig,
@@ -110,21 +147,6 @@ def load_cases(
     count; ``num_classes`` 0 takes the largest label value + 1, otherwise labels are checked
     against it. Returns the tensors, the channel count and the number of classes.
     """
-    samples: list[dict[str, torch.Tensor | str]] = []
-    max_label = 0
-    for case in read_cases(pairs, data, num_classes, desc, progress):
-        in_channels = in_channels or case.image.shape[0]
-        max_label = max(max_label, int(case.mask.max()))
-        if data.slicing == "2d":
-            images, axis = volume_slices(case.image, data, in_channels, case.spacing, case.path)
-            masks = mask_slices(case.mask, axis, images.shape[2:])
-            stems = slice_stems(case.stem, axis, len(images))
-            samples += [
-                {"image": image.clone(), "mask": mask, "stem": stem}
-                for image, mask, stem in zip(images, masks, stems, strict=True)
-            ]
-            continue
-        image = prepare_image(case.image, data, in_channels, case.spacing, case.path)
-        mask = resize_mask(torch.as_tensor(case.mask)[None], image.shape[1:])
-        samples.append({"image": image, "mask": mask, "stem": case.stem})
-    return samples, in_channels, num_classes or max(2, max_label + 1)
+    counts = Counts(in_channels, num_classes)
+    samples = [s for case in case_samples(pairs, data, counts, desc, progress) for s in case]
+    return samples, counts.in_channels, counts.classes()

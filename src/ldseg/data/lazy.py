@@ -9,9 +9,8 @@ from typing import overload
 import torch
 
 from ldseg.config import DataConfig
-from ldseg.data.cases import load_cases, read_cases
+from ldseg.data.cases import Counts, case_samples, load_cases
 from ldseg.data.pairing import Pair
-from ldseg.data.transforms import prepare_image
 
 
 class LazyCases(Sequence[dict]):
@@ -52,12 +51,10 @@ def scan_cases(
 ) -> tuple[int, int]:
     """Read and preprocess every pair once, one at a time, with the checks of ``load_cases``;
     returns the channel count and the number of classes ``load_cases`` would resolve."""
-    max_label = 0
-    for case in read_cases(pairs, data, num_classes, desc, progress):
-        in_channels = in_channels or case.image.shape[0]
-        max_label = max(max_label, int(case.mask.max()))
-        prepare_image(case.image, data, in_channels, case.spacing, case.path)
-    return in_channels, num_classes or max(2, max_label + 1)
+    counts = Counts(in_channels, num_classes)
+    for _ in case_samples(pairs, data, counts, desc, progress):
+        pass
+    return counts.in_channels, counts.classes()
 
 
 def memory_estimate(pairs: Sequence[Pair], data: DataConfig, in_channels: int = 0) -> int:
