@@ -1,5 +1,7 @@
 """Tiny configurations and data for fast end-to-end tests, and image/volume file writers."""
 
+import json
+from collections.abc import Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -89,3 +91,19 @@ def patient_dataset(root: Path, patients=4, frames=2, size=(32, 32)) -> Path:
         (data / "masks" / image.name).rename(data / "masks" / name)
         image.rename(data / "images" / name)
     return data
+
+
+def train_folds(root: Path, patients: int, folds: int, trained: Sequence[int]) -> tuple[Path, list]:
+    """A :func:`patient_dataset` of ``patients`` in ``root/data``, a 1-epoch tiny preset, and
+    the folds ``trained`` of a ``folds``-fold split trained into ``root/fold<K>`` through the
+    CLI; returns the data folder and the ``train`` arguments without the fold options."""
+    from ldseg.cli import main
+
+    data = patient_dataset(root / "data", patients=patients)
+    preset = root / "tiny.json"
+    preset.write_text(json.dumps(tiny_config(epochs=1).to_dict()))
+    args = ["train", "--data", str(data), "--config", str(preset), "--quiet"]
+    for fold in trained:
+        options = ["--folds", str(folds), "--fold", str(fold), "--out", str(root / f"fold{fold}")]
+        assert main([*args, *options]) == 0
+    return data, args

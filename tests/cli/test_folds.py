@@ -9,18 +9,14 @@ import pytest
 from ldseg.cli import main
 from ldseg.data.folds import case_group
 from ldseg.runs import RunFolder
-from tests.helpers import patient_dataset, tiny_config
+from tests.helpers import train_folds
 
 
 @pytest.fixture(scope="module")
 def setup(tmp_path_factory):
     """Five patients with two frames each, a 1-epoch preset, fold 0 of 3 trained."""
     root = tmp_path_factory.mktemp("folds")
-    data = patient_dataset(root / "data", patients=5)
-    preset = root / "tiny.json"
-    preset.write_text(json.dumps(tiny_config(epochs=1).to_dict()))
-    args = ["train", "--data", str(data), "--config", str(preset), "--quiet"]
-    assert main([*args, "--folds", "3", "--fold", "0", "--out", str(root / "fold0")]) == 0
+    _, args = train_folds(root, patients=5, folds=3, trained=[0])
     return root, args
 
 

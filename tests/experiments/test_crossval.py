@@ -11,19 +11,14 @@ from ldseg.cli import main
 from ldseg.data.cases import read_truth
 from ldseg.evaluation.metrics import dice_iou
 from ldseg.runs import RunFolder
-from tests.helpers import patient_dataset, tiny_config
+from tests.helpers import train_folds
 
 
 @pytest.fixture(scope="module")
 def folds(tmp_path_factory):
     """Four patients with two frames; the two folds of a 2-fold split, 1 epoch each."""
     root = tmp_path_factory.mktemp("crossval")
-    data = patient_dataset(root / "data", patients=4)
-    preset = root / "tiny.json"
-    preset.write_text(json.dumps(tiny_config(epochs=1).to_dict()))
-    args = ["train", "--data", str(data), "--config", str(preset), "--quiet", "--folds", "2"]
-    for fold in (0, 1):
-        assert main([*args, "--fold", str(fold), "--out", str(root / f"fold{fold}")]) == 0
+    data, _ = train_folds(root, patients=4, folds=2, trained=[0, 1])
     return root, data
 
 
