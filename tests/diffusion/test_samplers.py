@@ -290,3 +290,9 @@ def test_reverse_process_steps_every_timestep_and_is_differentiable() -> None:
     torch.testing.assert_close(z, expected)
     z.sum().backward()
     assert scale.grad is not None and scale.grad != 0
+
+
+def test_a_sampler_says_whether_its_steps_draw_noise():
+    """Pipelines batch sliding windows only for samplers whose steps draw none."""
+    assert not DDIMSampler(SCHEDULE).stochastic
+    assert DDIMSampler(SCHEDULE, eta=0.5).stochastic and DDPMSampler(SCHEDULE).stochastic

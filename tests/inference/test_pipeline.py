@@ -148,3 +148,30 @@ def test_every_diffusion_model_samples_each_image_from_its_own_seed(name):
         alone, _ = predictor.pipeline(steps=3)(image[None], seeds=[seed])
         torch.testing.assert_close(probs, alone[0], atol=1e-5, rtol=0)
     assert not torch.allclose(batch[0], batch[1], atol=1e-3)  # the seeds matter
+
+
+@pytest.mark.parametrize("name", ["ldseg", "resunet"])
+def test_windows_of_several_images_share_a_call_without_changing_a_result(name):
+    """One seed for every image (a volume's slices) and a noise-free sampler: the windows of
+    the batch's images go through the model as many at a time as there are images, and each image
+    gets what it gets alone."""
+    torch.manual_seed(0)
+    config = tiny_config(size=(16, 16))
+    config.model.name, config.model.in_channels = name, 1
+    config.data.resize = False
+    model = build_model(config).eval()
+    pipeline = Predictor(model, config).pipeline(steps=2)
+    calls = []
+    original = model.sample
+    images = torch.rand(3, 1, 24, 20, generator=torch.Generator().manual_seed(1))
+    batch, _ = pipeline(images, seeds=[5, 5, 5])
+    alone = [pipeline(image[None], seeds=[5])[0][0] for image in images]
+    for probs, single in zip(batch, alone, strict=True):
+        torch.testing.assert_close(probs, single, atol=1e-5, rtol=0)
+    model.sample = lambda x, *a, **k: calls.append(len(x)) or original(x, *a, **k)
+    pipeline(images, seeds=[5, 5, 5])
+    assert calls == [3] * 4  # the 4 windows of each of the 3 images, 3 windows a call
+    if name == "ldseg":
+        calls.clear()
+        pipeline(images, seeds=[5, 6, 7])  # their own seeds: a window at a time
+        assert calls == [1] * 12

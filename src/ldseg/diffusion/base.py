@@ -33,6 +33,11 @@ class Sampler(ABC):
         self._prev: dict[int, int] = {}
         self._abar: dict[int, float] = {}
 
+    @property
+    def stochastic(self) -> bool:
+        """Whether ``step`` draws noise (then a batch's steps depend on its composition)."""
+        return True
+
     def set_timesteps(self, num_steps: int) -> None:
         """Choose K = num_steps timesteps: round(linspace(1, T, K)), descending."""
         self.timesteps = select_timesteps(num_steps, self.schedule.num_train_timesteps)

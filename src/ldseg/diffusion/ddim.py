@@ -23,6 +23,10 @@ class DDIMSampler(Sampler):
         super().__init__(schedule, prediction)
         self.eta = float(eta)
 
+    @property
+    def stochastic(self) -> bool:
+        return self.eta > 0
+
     def step(
         self,
         output: torch.Tensor,

@@ -23,15 +23,15 @@ from ldseg.errors import LDSegError
 from ldseg.models import Segmenter
 
 
-def make_inferer(data: DataConfig) -> Inferer:
-    """Whole images with ``data.resize``; otherwise one ``data.size`` window at a time (smaller
-    inputs zero-padded), so memory stays bounded by the window, overlapping by
-    ``data.window_overlap`` and blended with ``data.window_blend`` weights."""
+def make_inferer(data: DataConfig, windows_per_call: int = 1) -> Inferer:
+    """Whole images with ``data.resize``; otherwise ``data.size`` windows, ``windows_per_call``
+    at a time (smaller inputs zero-padded), so memory stays bounded by the windows, overlapping
+    by ``data.window_overlap`` and blended with ``data.window_blend`` weights."""
     if data.resize:
         return SimpleInferer()
     return SlidingWindowInferer(
         roi_size=data.size,
-        sw_batch_size=1,
+        sw_batch_size=windows_per_call,
         overlap=data.window_overlap,
         mode=data.window_blend,
         progress=False,
@@ -75,10 +75,11 @@ class SegmentationPipeline:
     """
 
     def __init__(self, model: Segmenter, sampler: Sampler | None, data: DataConfig) -> None:
-        self.model, self.sampler = model, sampler
+        self.model, self.sampler, self.data = model, sampler, data
         self.inferer = make_inferer(data)
-        # A sliding window segments one image at a time: each window starts from its image's
-        # seed (the windows of a batch would not know whose they are).
+        # A sliding window segments one image, one window at a time: each window starts from
+        # its image's seed (the windows of a batch would not know whose they are), unless every
+        # window of the batch starts from the same noise or none (see ``_windows_share_noise``).
         self.images_per_call = 1 if isinstance(self.inferer, SlidingWindowInferer) else None
 
     @torch.no_grad()
@@ -105,17 +106,27 @@ class SegmentationPipeline:
                 f"a reverse-process trajectory needs a diffusion model, not "
                 f"{type(self.model).__name__}"
             )
-        chunk = self.images_per_call or batch_size
+        # Windows of several images share a call when that changes no result (one window an
+        # image per call: memory stays that of a batch of whole images).
+        shared = bool(self.images_per_call) and self._windows_share_noise(seeds)
+        chunk = batch_size if shared or not self.images_per_call else 1
         probs, frames = [], []
         for start in range(0, len(images), chunk):
             part = images[start : start + chunk]
             part_seeds = None if seeds is None else list(seeds[start : start + chunk])
-            out = self.inferer(
-                part, lambda x, s=part_seeds: self._segment(x, s, generator, max_frames)
-            )
+            inferer = make_inferer(self.data, len(part)) if shared else self.inferer
+            out = inferer(part, lambda x, s=part_seeds: self._segment(x, s, generator, max_frames))
             probs.append(out[:, : self.model.num_classes])
             frames.append(out[:, self.model.num_classes :])
         return torch.cat(probs), self._split_frames(torch.cat(frames), max_frames)
+
+    def _windows_share_noise(self, seeds: Sequence[int] | None) -> bool:
+        """Whether windows of several images can share a model call without changing a result:
+        a model without a reverse process, or one seed for all and a sampler that draws no noise
+        in its steps (as a slice-wise run's slices of one volume)."""
+        if self.sampler is None:
+            return True
+        return seeds is not None and len(set(seeds)) == 1 and not self.sampler.stochastic
 
     def _segment(
         self,
@@ -131,6 +142,8 @@ class SegmentationPipeline:
             generators = [torch.Generator(images.device).manual_seed(s) for s in seeds]
             draws = [initial_noise(self.model, images.shape[2:], g) for g in generators]
             noise = None if draws[0] is None else torch.cat(draws)
+            if noise is not None and len(noise) != len(images):  # windows of one shared seed
+                noise = noise[:1].expand(len(images), *noise.shape[1:])
             generator = generators[0]
         states: list[torch.Tensor] | None = [] if max_frames else None
         probs = self.model.sample(images, self.sampler, generator, noise=noise, trajectory=states)
