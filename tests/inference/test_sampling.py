@@ -69,6 +69,11 @@ def test_predict_applies_the_recorded_decision_only(tiny_run, test_data, tmp_pat
     np.testing.assert_array_equal(chosen == 1, plain == 1)  # class 1 untouched
     unchanged = Predictor.from_run(run, postprocess=False).predict_array(image).mask
     np.testing.assert_array_equal(unchanged, plain)
+    assert Predictor.from_run(run, "last").keep_largest == []  # decided for the best weights
+    RunFolder(run).write_postprocessing({"keep_largest_component": [2]}, "last")
+    assert Predictor.from_run(run, "last").keep_largest == [2]
+    assert Predictor.from_run(run).keep_largest == []
+    RunFolder(run).write_postprocessing({"keep_largest_component": [2]})
 
     args = ["predict", "--run", str(run), "--input", str(test_data / "images")]
     assert main([*args, "--out", str(tmp_path / "on")]) == 0

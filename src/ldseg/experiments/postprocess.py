@@ -34,7 +34,7 @@ def run_postprocess(
     masks = segment(predictor, preprocess_cases(predictor, cases), cases, steps, sampler, seed)
     decision = decide_postprocessing(masks, [c.mask for c in cases], predictor.model.num_classes)
     folder = RunFolder(run)
-    folder.write_postprocessing(decision)
+    folder.write_postprocessing(decision, weights)
     print(
         f"{len(cases)} cases: keep the largest component of classes "
         f"{decision['keep_largest_component'] or 'none'}; written to {folder.postprocessing_path}"

@@ -66,7 +66,7 @@ class Predictor:
         with ``postprocess`` the run's ``postprocessing.json`` decision."""
         run = RunFolder(run_dir)
         model, config = run.load_model(weights)
-        keep_largest = run.postprocessing() if postprocess else []
+        keep_largest = run.postprocessing(weights) if postprocess else []
         return cls(model, config, device, run, weights, keep_largest)
 
     def preprocess(

@@ -130,17 +130,21 @@ class RunFolder:
         load_model_tensors(model, load_weights(path), path)
         return model, config
 
-    def postprocessing(self) -> list[int]:
-        """The foreground classes whose largest connected component alone prediction keeps
-        (``postprocessing.json``; none when the run has no such file)."""
+    def postprocessing(self, weights: str = "best") -> list[int]:
+        """The foreground classes whose largest connected component alone prediction with
+        ``weights`` keeps (``postprocessing.json``; none without the file, or when it was decided
+        with the other weights)."""
         path = self.postprocessing_path
         if not path.is_file():
             return []
         num_classes = self.load_config().model.num_classes
         try:
-            classes = json.loads(path.read_text())["keep_largest_component"]
-        except (OSError, ValueError, KeyError, TypeError) as err:
+            record = json.loads(path.read_text())
+            classes, decided_with = record["keep_largest_component"], record.get("weights", "best")
+        except (OSError, ValueError, KeyError, TypeError, AttributeError) as err:
             raise RunFolderError(f"{path}: unreadable ({err})") from None
+        if decided_with != weights:
+            return []
         valid = isinstance(classes, list) and all(type(c) is int for c in classes)
         if not valid or not set(classes) <= set(range(1, num_classes)):
             raise RunFolderError(
@@ -224,10 +228,11 @@ class RunFolder:
         if best:
             save_weights(self.weights_path("best"), tensors, metadata)
 
-    def write_postprocessing(self, decision: dict) -> None:
+    def write_postprocessing(self, decision: dict, weights: str = "best") -> None:
         """``postprocessing.json``: the decision of
-        ``ldseg.evaluation.postprocess.decide_postprocessing`` (written atomically)."""
-        atomic_write_text(self.postprocessing_path, json.dumps(decision, indent=2) + "\n")
+        ``ldseg.evaluation.postprocess.decide_postprocessing`` for ``weights`` (atomically)."""
+        text = json.dumps(decision | {"weights": weights}, indent=2) + "\n"
+        atomic_write_text(self.postprocessing_path, text)
 
     def write_metrics(self, header: Sequence[str], rows: Sequence[dict[str, float]]) -> None:
         """``metrics.csv``: one row per epoch (validation columns empty between validations)."""
