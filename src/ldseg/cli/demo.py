@@ -16,7 +16,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         "--out", type=Path, help="output folder (default: ./ldseg-demo, or the next free one)"
     )
     demo.add_argument(
-        "--epochs", type=positive_int, default=None, help="training epochs (default 24)"
+        "--epochs", type=positive_int, default=None, help="training epochs (default 11)"
     )
     demo.set_defaults(handler=run)
 
