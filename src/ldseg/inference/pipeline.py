@@ -80,7 +80,7 @@ class SegmentationPipeline:
         # A sliding window segments one image, one window at a time: each window starts from
         # its image's seed (the windows of a batch would not know whose they are), unless every
         # window of the batch starts from the same noise or none (see ``_windows_share_noise``).
-        self.images_per_call = 1 if isinstance(self.inferer, SlidingWindowInferer) else None
+        self.sliding = isinstance(self.inferer, SlidingWindowInferer)
 
     @torch.no_grad()
     def __call__(
@@ -108,8 +108,8 @@ class SegmentationPipeline:
             )
         # Windows of several images share a call when that changes no result (one window an
         # image per call: memory stays that of a batch of whole images).
-        shared = bool(self.images_per_call) and self._windows_share_noise(seeds)
-        chunk = batch_size if shared or not self.images_per_call else 1
+        shared = self.sliding and self._windows_share_noise(seeds)
+        chunk = 1 if self.sliding and not shared else batch_size
         probs, frames = [], []
         for start in range(0, len(images), chunk):
             part = images[start : start + chunk]
