@@ -28,7 +28,6 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 import numpy as np
-import yaml
 
 from ldseg.config import Config
 from ldseg.data.cases import read_case
@@ -38,7 +37,7 @@ from ldseg.experiments.diagnose import diagnose
 from ldseg.experiments.results import environment
 from ldseg.inference import Predictor
 from ldseg.training.trainer import train
-from ldseg.utils import atomic_write_text
+from ldseg.utils import atomic_write_text, parse_yaml
 
 ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT.parent / "shared" / "data"
@@ -101,7 +100,7 @@ def with_settings(config: Config, settings: list[str]) -> Config:
         section, _, field = key.partition(".")
         if not sep or section not in raw or field not in raw[section]:
             raise SystemExit(f"--set {setting}: expected SECTION.KEY=VALUE with a known key")
-        raw[section][field] = yaml.safe_load(value)
+        raw[section][field] = parse_yaml(value)
     return Config.from_dict(raw, "--set")
 
 

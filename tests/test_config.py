@@ -34,6 +34,16 @@ def test_a_preset_overrides_only_its_keys(tmp_path):
         Config.load(preset)  # a run's config.json must be complete
 
 
+def test_an_exponent_without_a_dot_is_a_float_in_a_preset(tmp_path):
+    preset = tmp_path / "preset.yaml"  # YAML 1.1 (PyYAML's safe loader) reads 2e-3 as a string
+    preset.write_text("train: {lr: 2e-3, ema_decay: 9.9E-1}\n")
+    config = Config.load(preset, preset=True)
+    assert config.train.lr == 0.002 and config.train.ema_decay == 0.99
+    preset.write_text("data: {class_names: [background, 1e5]}\n")
+    with pytest.raises(LDSegError, match=r"expected str, got 100000\.0"):
+        Config.load(preset, preset=True)
+
+
 @pytest.mark.parametrize(
     ("raw", "match"),
     [
@@ -153,3 +163,19 @@ def test_folds_are_checked_and_a_config_from_before_them_loads():
     del raw["data"]["layout"]
     with pytest.raises(LDSegError, match=r"missing key\(s\) layout"):
         Config.from_dict(raw)
+
+
+def test_image_latent_channels_is_checked_and_a_config_from_before_it_loads_with_one(tmp_path):
+    raw = Config().to_dict()
+    raw["model"]["image_latent_channels"] = 8
+    assert Config.from_dict(raw).model.image_latent_channels == 8
+    del raw["model"]["image_latent_channels"]  # a run folder written before the key: the paper's
+    assert Config.from_dict(raw).model.image_latent_channels == 1
+    for name, channels in (("ldseg", 0), ("ldseg-id", 4), ("ldseg-ld-id", 2)):
+        raw["model"] |= {"name": name, "image_latent_channels": channels}
+        with pytest.raises(LDSegError, match="image_latent_channels must be"):
+            Config.from_dict(raw)
+    preset = tmp_path / "preset.yaml"  # a preset without the key takes the default
+    preset.write_text("train: {epochs: 3}\n")
+    default = ModelConfig().image_latent_channels
+    assert Config.load(preset, preset=True).model.image_latent_channels == default

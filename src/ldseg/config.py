@@ -18,7 +18,7 @@ from ldseg.diffusion import DDIM, PREDICTION_TYPES, SAMPLER_NAMES, SCHEDULE_KIND
 from ldseg.errors import LDSegError
 from ldseg.models import DECODER_INPUTS, MODEL_NAMES
 from ldseg.models.sizes import size_problems
-from ldseg.utils import atomic_write_text, build_dataclass
+from ldseg.utils import atomic_write_text, build_dataclass, parse_yaml
 
 INTENSITY_MODES = ("minmax", "zscore", "percentile")
 LAYOUTS = ("auto", "folders", "nnunet", "list", "glas")
@@ -28,6 +28,7 @@ PRECISIONS, CACHE_MODES = ("fp32", "bf16", "fp16"), ("auto", "memory", "lazy")
 SLICINGS = ("none", "2d")
 # Keys absent from older run folders, with the value they had there.
 NEWER_DATA_KEYS = {"slicing": "none", "slice_axis": None, "cache": "auto", "folds": 0, "fold": 0}
+NEWER_MODEL_KEYS = {"image_latent_channels": 1}
 
 
 @dataclass
@@ -53,6 +54,7 @@ class ModelConfig:
     timestep_share: float = 0.0
     sampling_path_share: float = 0.5  # the paper: 0.0
     max_attention_tokens: int | None = 1024  # the paper: None (attention at every size)
+    image_latent_channels: int = 1  # channels of z_i, the denoiser's condition (the paper: 1)
 
 
 @dataclass
@@ -182,6 +184,8 @@ class Config:
             raw = {**raw, "model": {**model, "latent_factor": [2**stages] * len(data["size"])}}
         if isinstance(data, dict):  # a run folder from before these keys: their defaults
             raw = {**raw, "data": {**NEWER_DATA_KEYS, **data}}
+        if isinstance(model, dict) and not partial:  # a run folder from before this key
+            raw = {**raw, "model": {**NEWER_MODEL_KEYS, **raw["model"]}}
         config = build_dataclass(cls, raw, source, partial)
         config.validate(source)
         return config
@@ -207,6 +211,10 @@ class Config:
             problems.append(f"model.prediction must be one of {PREDICTION_TYPES}")
         if not (0 <= self.model.timestep_share <= 1 and 0 <= self.model.sampling_path_share <= 1):
             problems.append("model.timestep_share and model.sampling_path_share must lie in [0, 1]")
+        if self.model.image_latent_channels < 1:
+            problems.append("model.image_latent_channels must be at least 1")
+        if self.model.name.endswith("-id") and self.model.image_latent_channels != 1:
+            problems.append(f"model {self.model.name}: model.image_latent_channels must be 1")
         if self.data.intensity not in INTENSITY_MODES:
             problems.append(f"data.intensity must be one of {INTENSITY_MODES}")
         if self.sampling.sampler not in SAMPLER_NAMES:
@@ -270,7 +278,7 @@ class Config:
 def _read(path: Path) -> dict[str, Any]:
     try:
         text = path.read_text()
-        raw = yaml.safe_load(text) if path.suffix in (".yaml", ".yml") else json.loads(text)
+        raw = parse_yaml(text) if path.suffix in (".yaml", ".yml") else json.loads(text)
     except (OSError, ValueError, yaml.YAMLError) as err:
         raise LDSegError(f"{path}: cannot read config ({err})") from None
     if not isinstance(raw, dict):

@@ -5,12 +5,15 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import re
 import tempfile
 import types
 import typing
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
+
+import yaml
 
 from ldseg.errors import LDSegError
 
@@ -140,3 +143,20 @@ def _check(value: Any, hint: Any, where: str) -> Any:
     if not ok:
         raise LDSegError(f"{where}: expected {hint.__name__}, got {value!r}")
     return float(value) if hint is float else value
+
+
+class YAMLLoader(yaml.SafeLoader):
+    """PyYAML's safe loader reading floats as YAML 1.2 (and JSON) do: ``1e-4`` is a number, not
+    the string YAML 1.1 makes of an exponent without a dot."""
+
+
+YAMLLoader.add_implicit_resolver(
+    "tag:yaml.org,2002:float",
+    re.compile(r"^[-+]?(?:\d+\.?\d*|\.\d+)[eE][-+]?\d+$"),
+    list("-+0123456789."),
+)
+
+
+def parse_yaml(text: str) -> Any:
+    """``text`` read as YAML with :class:`YAMLLoader`."""
+    return yaml.load(text, Loader=YAMLLoader)

@@ -186,3 +186,23 @@ def test_sampler_of_another_prediction_type_is_refused():
     model = small_model(prediction="v").eval()
     with pytest.raises(ValueError, match=r"build it with model\.make_sampler"):
         model.sample(torch.rand(1, 1, 32, 32), DDIMSampler(model.schedule))
+
+
+@pytest.mark.parametrize("spatial_dims", [2, 3])
+def test_a_wider_image_latent_conditions_a_one_channel_label_latent(spatial_dims):
+    model = small_model(spatial_dims, image_latent_channels=4, sampling_path_share=1.0)
+    torch.nn.init.normal_(model.denoiser.out.weight, std=0.1)  # zero at init: no gradient
+    size = (32,) * spatial_dims
+    image, mask = torch.rand(2, 1, *size), torch.randint(0, 3, (2, 1, *size))
+    assert model.image_encoder(image).shape == (2, 4, *(s // 16 for s in size))
+    assert model.label_encoder(mask).shape == (2, 1, *(s // 16 for s in size))
+    loss = model(image, mask, generator=[torch.Generator().manual_seed(s) for s in (1, 2)])
+    loss.total.backward()  # every channel of z_i reaches the denoiser's input
+    assert (model.image_encoder.out.weight.grad.flatten(1).abs().sum(1) > 0).all()
+    model.eval()
+    noise = torch.randn(2, *model.noise_shape(size))
+    assert noise.shape[1] == 1
+    probs = model.sample(image, model.make_sampler("ddim", 2), noise=noise)
+    assert probs.shape == (2, 3, *size)
+    drawn = model.sample(image, model.make_sampler("ddim", 2), torch.Generator().manual_seed(0))
+    assert drawn.shape == (2, 3, *size)

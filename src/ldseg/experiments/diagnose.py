@@ -100,7 +100,7 @@ def latent_probabilities(
         if k == 2:
             correlation = pearson(z, z0)
     last = model.schedule.num_train_timesteps
-    zero = torch.zeros_like(z_i)
+    zero = torch.zeros_like(z0)
     t = torch.full((1,), last, dtype=torch.long, device=z_i.device)
     x0, _ = model.schedule.split_prediction(model.denoiser(zero, z_i, t), zero, t, model.prediction)
     probs["t=T map"] = decode(standardize(x0))

@@ -64,6 +64,8 @@ class LDSeg(Segmenter):
         max_attention_tokens, input_size: the image encoder keeps a self-attention block
             only where an ``input_size`` input leaves at most that many positions (None: all,
             the paper).
+        image_latent_channels: channels of the image latent ``z_i`` that conditions the
+            denoiser (the paper: 1); the label latent keeps one.
     """
 
     ema_target = "denoiser"  # the submodule whose EMA copy is saved and sampled
@@ -92,6 +94,7 @@ class LDSeg(Segmenter):
         sampling_path_share: float = 0.0,
         max_attention_tokens: int | None = None,
         input_size: Sequence[int] | None = None,
+        image_latent_channels: int = 1,
     ) -> None:
         super().__init__()
         if spatial_dims not in (2, 3):
@@ -136,9 +139,15 @@ class LDSeg(Segmenter):
             dropout,
             max_attention_tokens,
             input_size,
+            image_latent_channels,
         )
         self.denoiser = LatentDenoiser(
-            spatial_dims, denoiser_channels, denoiser_attention, num_res_blocks, num_heads
+            spatial_dims,
+            denoiser_channels,
+            denoiser_attention,
+            num_res_blocks,
+            num_heads,
+            condition_channels=image_latent_channels,
         )
         self.label_decoder = LabelDecoder(spatial_dims, num_classes, channels, strides, dropout)
         self.dice_loss = DiceLoss(to_onehot_y=True, softmax=True)
@@ -183,7 +192,7 @@ class LDSeg(Segmenter):
         z_dn = z_t - eps_hat if self.decoder_input == "z_minus_eps" else standardize(x0_hat)
         on_path = self._path_cases(generator, z_i)
         if len(on_path):  # these cases are decoded from the K-step sampling path instead
-            z_T = torch.cat([self._noise_like(z_i[i : i + 1], g) for i, g in on_path.items()])
+            z_T = torch.cat([self._noise_like(z0[i : i + 1], g) for i, g in on_path.items()])
             index = torch.tensor(list(on_path), device=z_i.device)
             z_dn = z_dn.index_copy(0, index, self.reverse(z_i[index], z_T, self.train_sampler))
         logits = self.label_decoder(z_dn)
@@ -269,7 +278,7 @@ class LDSeg(Segmenter):
         """
         self.check_size(image.shape[2:])
         z_i = self.image_encoder(image)
-        z = noise if noise is not None else self._noise_like(z_i, generator)
+        z = noise if noise is not None else self._noise_like(z_i[:, :1], generator)
         z = self.reverse(z_i, z, sampler, generator, restandardize, trajectory)
         return self.decode(z)
 

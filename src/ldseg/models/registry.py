@@ -59,6 +59,7 @@ def _latent_diffusion(config: Config, cls: type[LDSeg] = LDSeg) -> LDSeg:
         sampling_path_share=m.sampling_path_share,
         max_attention_tokens=m.max_attention_tokens,
         input_size=config.data.size,
+        image_latent_channels=m.image_latent_channels,
     )
 
 

@@ -46,9 +46,10 @@ class LatentDenoiser(nn.Module):
     """DDPM UNet on the latent, conditioned by concatenating the image latent ``z_i``.
 
     Zaman et al. 2024, Sec. III-D, after Ho et al. 2020: the input is ``[z_lt, z_i]`` (two
-    channels), residual blocks with GroupNorm and time injection, self-attention at the lower
-    levels and in the middle. Downsampling rounds up and upsampling restores the skip's exact
-    size, so any latent shape works (anisotropic, odd, or 1 voxel thick).
+    channels in the paper, where ``z_i`` has one), residual blocks with GroupNorm and time
+    injection, self-attention at the lower levels and in the middle. Downsampling rounds up and
+    upsampling restores the skip's exact size, so any latent shape works (anisotropic, odd, or
+    1 voxel thick).
 
     Args:
         spatial_dims: 2 or 3.
@@ -57,6 +58,7 @@ class LatentDenoiser(nn.Module):
         num_res_blocks: residual blocks per level.
         num_heads: attention heads.
         dropout: dropout inside the residual blocks.
+        condition_channels: channels of ``z_i``.
     """
 
     def __init__(
@@ -67,6 +69,7 @@ class LatentDenoiser(nn.Module):
         num_res_blocks: int = 2,
         num_heads: int = 4,
         dropout: float = 0.0,
+        condition_channels: int = 1,
     ) -> None:
         super().__init__()
         if len(attention) != len(channels):
@@ -77,7 +80,7 @@ class LatentDenoiser(nn.Module):
             nn.SiLU(),
             nn.Linear(self.time_dim, self.time_dim),
         )
-        self.inp = conv(spatial_dims, 2, channels[0])
+        self.inp = conv(spatial_dims, 1 + condition_channels, channels[0])
 
         def level(in_ch: int, out_ch: int, attend: bool) -> nn.ModuleList:
             mods: list[nn.Module] = [

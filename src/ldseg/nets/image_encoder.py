@@ -1,4 +1,4 @@
-"""Image encoder f_ie: an image to a one-channel latent z_i of the same shape as z_l0."""
+"""Image encoder f_ie: an image to the latent z_i (one channel in the paper) on z_l0's grid."""
 
 from __future__ import annotations
 
@@ -39,6 +39,7 @@ class ImageEncoder(nn.Module):
         max_attention_tokens, input_size: with both, a self-attention block is kept only where
             the grid of an ``input_size`` input has at most that many positions (attention is
             quadratic in them: 4,096 after the third stage of a 512 x 512 image).
+        out_channels: channels of the image latent ``z_i`` (the paper: 1).
     """
 
     def __init__(
@@ -51,6 +52,7 @@ class ImageEncoder(nn.Module):
         dropout: float = 0.2,
         max_attention_tokens: int | None = None,
         input_size: Sequence[int] | None = None,
+        out_channels: int = 1,
     ) -> None:
         super().__init__()
         self.stages = encoder_stages(spatial_dims, in_channels, channels, strides, dropout)
@@ -68,11 +70,11 @@ class ImageEncoder(nn.Module):
                 if attends(i)
             }
         )
-        self.out = conv(spatial_dims, channels[-1], 1, kernel=1)
+        self.out = conv(spatial_dims, channels[-1], out_channels, kernel=1)
         self.out_attention = (
-            AttentionBlock(1, num_heads=1) if attends(len(strides)) else nn.Identity()
+            AttentionBlock(out_channels, num_heads=1) if attends(len(strides)) else nn.Identity()
         )
-        self.out_norm = norm(spatial_dims, 1)
+        self.out_norm = norm(spatial_dims, out_channels)
 
     def forward(self, image: torch.Tensor) -> torch.Tensor:
         h = image
