@@ -39,6 +39,7 @@ LEVERS = {
     "path": ["model.sampling_path_share"],  # 0 -> 0.5
     "dropout0": ["model.dropout"],  # 0.2 -> 0
     "attention": ["model.max_attention_tokens"],  # every size -> at most 1024 tokens
+    "zi8": ["model.image_latent_channels"],  # a 1-channel image latent -> 8 channels
 }
 PRESET_KEYS = ("model.channels", "train.batch_size")  # CPU-sized in the native-grid presets
 

@@ -54,7 +54,7 @@ class ModelConfig:
     timestep_share: float = 0.0
     sampling_path_share: float = 0.5  # the paper: 0.0
     max_attention_tokens: int | None = 1024  # the paper: None (attention at every size)
-    image_latent_channels: int = 1  # channels of z_i, the denoiser's condition (the paper: 1)
+    image_latent_channels: int = 8  # z_i's channels, the denoiser's condition (the paper: 1)
 
 
 @dataclass
@@ -213,8 +213,6 @@ class Config:
             problems.append("model.timestep_share and model.sampling_path_share must lie in [0, 1]")
         if self.model.image_latent_channels < 1:
             problems.append("model.image_latent_channels must be at least 1")
-        if self.model.name.endswith("-id") and self.model.image_latent_channels != 1:
-            problems.append(f"model {self.model.name}: model.image_latent_channels must be 1")
         if self.data.intensity not in INTENSITY_MODES:
             problems.append(f"data.intensity must be one of {INTENSITY_MODES}")
         if self.sampling.sampler not in SAMPLER_NAMES:

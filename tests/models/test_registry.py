@@ -65,11 +65,14 @@ def test_every_ldseg_config_lever_reaches_the_model():
     config = config_for("ldseg")
     m = config.model
     m.prediction, m.decoder_input, m.timestep_share, m.sampling_path_share = "v", "x0", 0.3, 0.7
-    m.gamma, m.lam, m.dropout = 1.5, 0.5, 0.0
+    m.gamma, m.lam, m.dropout, m.image_latent_channels = 1.5, 0.5, 0.0, 3
     config.sampling.steps = 3
     model = build_model(config)
+    assert model.image_encoder.out.out_channels == 3 and model.denoiser.inp.in_channels == 4
     assert (model.prediction, model.decoder_input) == ("v", "x0")
     assert (model.timestep_share, model.sampling_path_share) == (0.3, 0.7)
     assert (model.gamma, model.lam) == (1.5, 0.5)
     assert model.focus_timesteps == [1000, 500, 1] and model.make_sampler().prediction == "v"
     assert all(not isinstance(x, torch.nn.Dropout) or x.p == 0 for x in model.modules())
+    config.model.name = "ldseg-id"  # the downsampled image is the one-channel condition
+    assert build_model(config).denoiser.inp.in_channels == 2

@@ -7,6 +7,7 @@ its keys.
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import replace
 from typing import TYPE_CHECKING
 
 from monai.networks.nets import UNet
@@ -68,6 +69,8 @@ def _ablation(label: bool, image: bool) -> Callable[[Config], Segmenter]:
     parameter-free downsampling, the paper's "ld" and "id" ablations."""
 
     def build(config: Config) -> LDSeg:
+        if image:  # the downsampled image is the one-channel condition
+            config = replace(config, model=replace(config.model, image_latent_channels=1))
         model = _latent_diffusion(config)
         if label:
             model.label_encoder = DownsampledLabelEncoder(
