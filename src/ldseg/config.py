@@ -182,10 +182,9 @@ class Config:
         if old and not model.get("latent_factor"):  # a version-1 run folder: keep its latent
             stages = len(model.get("channels") or ModelConfig().channels) - 1
             raw = {**raw, "model": {**model, "latent_factor": [2**stages] * len(data["size"])}}
-        if isinstance(data, dict):  # a run folder from before these keys: their defaults
-            raw = {**raw, "data": {**NEWER_DATA_KEYS, **data}}
-        if isinstance(model, dict) and not partial:  # a run folder from before this key
-            raw = {**raw, "model": {**NEWER_MODEL_KEYS, **raw["model"]}}
+        for section, newer in (("data", NEWER_DATA_KEYS), ("model", NEWER_MODEL_KEYS)):
+            if isinstance(raw.get(section), dict) and not partial:  # a run folder from before
+                raw = {**raw, section: {**newer, **raw[section]}}  # these keys: their old values
         config = build_dataclass(cls, raw, source, partial)
         config.validate(source)
         return config
