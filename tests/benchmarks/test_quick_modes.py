@@ -111,3 +111,22 @@ def test_ablation_quick(shared_data, tmp_path):
     assert [r["variant"] for r in record["rows"]] == ["paper", "default", "resunet"]
     assert record["rows"][0]["settings"] and record["rows"][1]["settings"] == []
     assert all(len(r["dice"]) == 4 and r["epochs"] >= 1 for r in record["rows"])
+
+
+def test_train_step_quick(tmp_path):
+    args = ["--quick", "--cases", "camus,acdc", "--out", str(tmp_path)]
+    record = load("train_step").main(args)
+    assert json.loads((tmp_path / "train_step_quick.json").read_text()) == record
+    rows = record["rows"]
+    assert [(r["case"], r["model"]) for r in rows] == [
+        ("camus", "ldseg"),
+        ("camus", "resunet"),
+        ("acdc", "ldseg"),
+        ("acdc", "resunet"),
+    ]
+    src = Path(__file__).resolve().parents[2] / "src"
+    for row in rows:  # each step was timed with this tree's ldseg, at the quick shapes
+        (run,) = row["after_runs"]
+        assert row["after_s"] == run["median_s"] > 0 and len(run["times_s"]) == 2
+        assert Path(run["ldseg_file"]).is_relative_to(src) and run["batch_size"] == 2
+        assert run["size"] == [32] * (2 if row["case"] == "camus" else 3)

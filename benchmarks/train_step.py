@@ -1,0 +1,157 @@
+"""Training-step time of ldseg and resunet at each preset's shapes, for one or two source trees.
+
+    python benchmarks/train_step.py                        # this tree
+    git worktree add /tmp/before cf64b93                   # a commit to compare with
+    python benchmarks/train_step.py --before /tmp/before/src
+    python benchmarks/train_step.py --quick                # seconds: the harness, not a result
+
+One step is forward (the training loss) + backward + an AdamW step at the preset's batch size
+and training-crop size (CAMUS and Kvasir-SEG at 128 x 128, as ``accuracy.py`` trains them), on
+random inputs: the time does not depend on the values. Each measurement runs in a fresh
+subprocess that imports ``ldseg`` from the given source tree (recorded as ``ldseg_file``):
+two warm-up steps, then the median of ``--repeats`` timed steps. With ``--before`` the trees
+alternate for ``--rounds`` rounds, so both see the same machine state; the table reports the
+median over rounds and the before / after ratio. Writes ``benchmarks/results/train_step*.json``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shlex
+import statistics
+import subprocess
+import sys
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+RESULTS = ROOT / "benchmarks" / "results"
+# case: (preset, image channels, classes, training-crop size; None: the preset's)
+CASES = {
+    "camus": ("camus.yaml", 1, 4, [128, 128]),
+    "kvasir": ("kvasir.yaml", 3, 2, [128, 128]),
+    "acdc-2d": ("acdc-2d.yaml", 1, 4, None),
+    "acdc": ("acdc.yaml", 1, 4, None),
+}
+MODELS = ("ldseg", "resunet")
+
+
+def worker(case: str, model_name: str, repeats: int, quick: bool) -> dict:
+    """Time training steps of one model on one case with the ``ldseg`` on ``sys.path``."""
+    import torch
+
+    import ldseg
+    from ldseg.config import Config
+    from ldseg.models import build_model
+
+    preset, in_channels, num_classes, size = CASES[case]
+    config = Config.load_presets([ROOT / "configs" / preset])
+    config.model.name = model_name
+    config.model.in_channels, config.model.num_classes = in_channels, num_classes
+    if quick:
+        size, config.train.batch_size = [32] * len(config.data.size), 2
+    config.data.size = size or config.data.size
+    torch.manual_seed(0)
+    model = build_model(config).train()
+    optimizer = torch.optim.AdamW(model.parameters(), lr=1e-4)
+    batch = config.train.batch_size
+    image = torch.randn(batch, in_channels, *config.data.size)
+    mask = torch.randint(0, num_classes, (batch, 1, *config.data.size))
+
+    def step() -> float:
+        start = time.perf_counter()
+        optimizer.zero_grad()
+        model(image, mask).total.backward()
+        optimizer.step()
+        return time.perf_counter() - start
+
+    for _ in range(2):
+        step()
+    times = [step() for _ in range(repeats)]
+    return {
+        "median_s": statistics.median(times),
+        "times_s": times,
+        "batch_size": batch,
+        "size": config.data.size,
+        "threads": torch.get_num_threads(),
+        "ldseg_file": ldseg.__file__,
+    }
+
+
+def measure(source: Path, case: str, model: str, repeats: int, quick: bool) -> dict:
+    """``worker`` in a subprocess that imports ``ldseg`` from ``source``."""
+    env = {**os.environ, "PYTHONPATH": str(source)}
+    args = [sys.executable, __file__, "--worker", case, model, str(repeats)]
+    done = subprocess.run(
+        args + (["--quick"] if quick else []), env=env, capture_output=True, text=True
+    )
+    if done.returncode:
+        raise SystemExit(f"{source}: {case} {model} failed: {done.stderr.strip()[-2000:]}")
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def main(argv: list[str] | None = None) -> dict:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--cases", default=",".join(CASES), help=f"comma-separated: {list(CASES)}")
+    parser.add_argument("--models", default=",".join(MODELS))
+    parser.add_argument("--before", type=Path, help="a source tree (its src/) to compare with")
+    parser.add_argument("--repeats", type=int, default=5, help="timed steps per measurement")
+    parser.add_argument("--rounds", type=int, default=3, help="measurements per tree and model")
+    parser.add_argument("--quick", action="store_true", help="32-pixel inputs, batch 2, 1 round")
+    parser.add_argument("--out", type=Path, help="results folder (default: benchmarks/results/)")
+    parser.add_argument("--worker", nargs=3, help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.worker:
+        case, model, repeats = args.worker
+        print(json.dumps(worker(case, model, int(repeats), args.quick)))
+        return {}
+    from ldseg.experiments.results import environment
+    from ldseg.utils import atomic_write_text
+
+    cases, models = args.cases.split(","), args.models.split(",")
+    for case in cases:
+        if case not in CASES:
+            raise SystemExit(f"--cases: unknown case {case}; choose from {list(CASES)}")
+    trees = {"after": ROOT / "src", **({"before": args.before.resolve()} if args.before else {})}
+    rounds, repeats = (1, 2) if args.quick else (args.rounds, args.repeats)
+    runs: dict[str, list[dict]] = {}
+    for _ in range(rounds):
+        for case in cases:
+            for model in models:
+                for tree, source in trees.items():
+                    result = measure(source, case, model, repeats, args.quick)
+                    runs.setdefault(f"{tree} {case} {model}", []).append(result)
+    rows = []
+    for case in cases:
+        for model in models:
+            row = {"case": case, "model": model}
+            for tree in trees:
+                found = runs[f"{tree} {case} {model}"]
+                row[f"{tree}_s"] = statistics.median(r["median_s"] for r in found)
+                row[f"{tree}_runs"] = found
+            if "before" in trees:
+                row["before/after"] = row["before_s"] / row["after_s"]
+            rows.append(row)
+    record = {
+        "benchmark": "train_step",
+        "command": shlex.join(["python", "benchmarks/train_step.py", *(argv or sys.argv[1:])]),
+        "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        **environment(),
+        "rows": rows,
+    }
+    out = args.out or RESULTS
+    out.mkdir(parents=True, exist_ok=True)
+    name = "train_step_quick.json" if args.quick else "train_step.json"
+    atomic_write_text(out / name, json.dumps(record, indent=2) + "\n")
+    for row in rows:
+        ratio = f"  before/after {row['before/after']:.2f}" if "before/after" in row else ""
+        before = f"  before {row['before_s']:.3f} s" if "before_s" in row else ""
+        print(f"{row['case']:8s} {row['model']:8s} after {row['after_s']:.3f} s{before}{ratio}")
+    return record
+
+
+if __name__ == "__main__":
+    main()
