@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from ldseg.nets import ImageEncoder, LabelDecoder, LabelEncoder, LatentDenoiser
-from ldseg.nets.blocks import ResidualBlock, channels_last, stage_strides
+from ldseg.nets.blocks import stage_strides
 
 CHANNELS = (4, 8, 8, 8, 4)
 
@@ -100,37 +100,3 @@ def test_attention_limit_drops_only_blocks_over_the_token_budget():
     assert len(none_kept.attention) == 0
     assert isinstance(none_kept.out_attention, torch.nn.Identity)
     assert none_kept(torch.rand(1, 1, 128, 128)).shape == (1, 1, 8, 8)
-
-
-@pytest.mark.parametrize(
-    "shape, stride",
-    [((3, 8, 16, 16), (2, 2)), ((2, 4, 9, 7), (2, 2)), ((2, 8, 10, 6, 5), (2, 2, 1))],
-)
-def test_strided_residual_skip_is_a_strided_pointwise_convolution(shape, stride):
-    torch.manual_seed(0)
-    dims = len(shape) - 2
-    block = ResidualBlock(dims, shape[1], 16, stride).eval()
-    x = torch.randn(shape).contiguous(memory_format=channels_last(dims))
-    conv = torch.nn.functional.conv2d if dims == 2 else torch.nn.functional.conv3d
-    expected = conv(x, block.skip.weight, block.skip.bias, stride=stride)
-    torch.testing.assert_close(block._shortcut(x), expected)  # the training path
-    with torch.no_grad():
-        torch.testing.assert_close(block._shortcut(x), expected)
-    assert block(x).shape == expected.shape
-
-
-@pytest.mark.parametrize("dims", [2, 3])
-def test_channels_last_networks_train_and_return_contiguous_logits(dims):
-    """The layout where torch 2.13's channels-last CPU backward crashed (batch 3, 8 to 16
-    channels, a strided skip): a full step runs, and logits come back contiguous."""
-    size = (16,) * dims
-    strides = stage_strides((4,) * dims, 2)
-    encoder = LabelEncoder(dims, 3, (8, 16, 16), strides)
-    image_encoder = ImageEncoder(dims, 1, (8, 16, 16), strides)
-    decoder = LabelDecoder(dims, 3, (8, 16, 16), strides)
-    mask = torch.randint(0, 3, (3, 1, *size))
-    latent = encoder(mask) + image_encoder(torch.randn(3, 1, *size))[:, :1]
-    logits = decoder(latent)
-    logits.square().mean().backward()
-    assert logits.is_contiguous() and logits.shape == (3, 3, *size)
-    assert encoder.stages[1].conv1.weight.is_contiguous(memory_format=channels_last(dims))

@@ -8,15 +8,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ldseg.nets.blocks import (
-    ResidualBlock,
-    as_channels_last,
-    channels_last,
-    conv,
-    encoder_stages,
-    norm,
-    transposed_conv,
-)
+from ldseg.nets.blocks import ResidualBlock, conv, encoder_stages, norm, transposed_conv
 
 
 class ResUNet(nn.Module):
@@ -47,15 +39,14 @@ class ResUNet(nn.Module):
             )
         self.out_norm = norm(spatial_dims, channels[0])
         self.out = conv(spatial_dims, channels[0], num_classes, kernel=1)
-        self.to(memory_format=channels_last(spatial_dims))
 
     def forward(self, image: torch.Tensor) -> torch.Tensor:
         skips = []
-        h = as_channels_last(image)
+        h = image
         for stage in self.encoder:
             h = stage(h)
             skips.append(h)
         skips.pop()
         for up, block in zip(self.up, self.blocks, strict=True):
             h = block(torch.cat([up(h), skips.pop()], dim=1))
-        return self.out(F.silu(self.out_norm(h))).contiguous()
+        return self.out(F.silu(self.out_norm(h)))

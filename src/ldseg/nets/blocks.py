@@ -12,8 +12,6 @@ from torch import nn
 __all__ = [
     "AttentionBlock",
     "ResidualBlock",
-    "as_channels_last",
-    "channels_last",
     "conv",
     "encoder_stages",
     "group_norm",
@@ -34,20 +32,6 @@ def transposed_conv(spatial_dims: int, in_ch: int, out_ch: int, stride: Sequence
     """Transposed convolution that upsamples by exactly ``stride`` per axis."""
     cls = nn.ConvTranspose2d if spatial_dims == 2 else nn.ConvTranspose3d
     return cls(in_ch, out_ch, kernel_size=tuple(stride), stride=tuple(stride))
-
-
-def channels_last(spatial_dims: int) -> torch.memory_format:
-    """The channels-last memory format of 2D or 3D batches. The full-resolution networks keep
-    their weights and activations in it: oneDNN's CPU convolutions at a few channels run several
-    times faster in it, and a training step 1.2-1.5x (``benchmarks/train_step.py``)."""
-    return torch.channels_last if spatial_dims == 2 else torch.channels_last_3d
-
-
-def as_channels_last(x: torch.Tensor) -> torch.Tensor:
-    """A batch in the channels-last format (as it is while exporting to ONNX: no layouts)."""
-    if torch.onnx.is_in_onnx_export():
-        return x
-    return x.contiguous(memory_format=channels_last(x.ndim - 2))
 
 
 def norm(spatial_dims: int, channels: int) -> nn.Module:
@@ -100,36 +84,17 @@ class ResidualBlock(nn.Module):
         self.norm2 = norm(spatial_dims, out_ch)
         self.dropout = nn.Dropout(dropout)
         self.conv2 = conv(spatial_dims, out_ch, out_ch, 3)
-        self.stride = tuple(stride) if isinstance(stride, Sequence) else (stride,) * spatial_dims
-        strided = any(s != 1 for s in self.stride)
+        strided = any(s != 1 for s in stride) if isinstance(stride, Sequence) else stride != 1
         self.skip = (
-            conv(spatial_dims, in_ch, out_ch, 1) if in_ch != out_ch or strided else nn.Identity()
+            conv(spatial_dims, in_ch, out_ch, 1, stride)
+            if in_ch != out_ch or strided
+            else nn.Identity()
         )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         h = self.conv1(F.silu(self.norm1(x)))
         h = self.conv2(self.dropout(F.silu(self.norm2(h))))
-        return h + self._shortcut(x)
-
-    def _shortcut(self, x: torch.Tensor) -> torch.Tensor:
-        """The skip path: a 1x1 convolution with the block's stride. Strided and with autograd
-        on, it runs as a kernel-``stride`` convolution that reads only its first tap (the same
-        function and weights): torch 2.13's channels-last CPU backward of a strided 1x1
-        convolution corrupts memory at some widths (8 to 16 channels, for one)."""
-        convolve = F.conv2d if x.ndim == 4 else F.conv3d
-        if all(s == 1 for s in self.stride):
-            return self.skip(x)
-        if not torch.is_grad_enabled() or torch.onnx.is_in_onnx_export():
-            return convolve(x, self.skip.weight, self.skip.bias, stride=self.stride)
-        pad = [
-            p
-            for size, s in zip(reversed(x.shape[2:]), reversed(self.stride), strict=True)
-            for p in (0, -size % s)
-        ]
-        if any(pad):  # odd sizes: a 1x1 stride-s convolution samples ceil(size / s) positions
-            x = F.pad(x, pad)
-        weight = F.pad(self.skip.weight, [p for s in reversed(self.stride) for p in (0, s - 1)])
-        return convolve(x, weight, self.skip.bias, stride=self.stride)
+        return h + self.skip(x)
 
 
 class AttentionBlock(nn.Module):

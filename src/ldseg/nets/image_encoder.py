@@ -9,14 +9,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ldseg.nets.blocks import (
-    AttentionBlock,
-    as_channels_last,
-    channels_last,
-    conv,
-    encoder_stages,
-    norm,
-)
+from ldseg.nets.blocks import AttentionBlock, conv, encoder_stages, norm
 
 
 def stage_tokens(input_size: Sequence[int], strides: Sequence[Sequence[int]]) -> list[int]:
@@ -82,10 +75,9 @@ class ImageEncoder(nn.Module):
             AttentionBlock(out_channels, num_heads=1) if attends(len(strides)) else nn.Identity()
         )
         self.out_norm = norm(spatial_dims, out_channels)
-        self.to(memory_format=channels_last(spatial_dims))
 
     def forward(self, image: torch.Tensor) -> torch.Tensor:
-        h = as_channels_last(image)
+        h = image
         for i, stage in enumerate(self.stages):
             h = stage(h)
             if str(i) in self.attention:

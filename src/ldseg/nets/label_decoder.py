@@ -8,14 +8,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ldseg.nets.blocks import (
-    ResidualBlock,
-    as_channels_last,
-    channels_last,
-    conv,
-    norm,
-    transposed_conv,
-)
+from ldseg.nets.blocks import ResidualBlock, conv, norm, transposed_conv
 
 
 class LabelDecoder(nn.Module):
@@ -50,10 +43,9 @@ class LabelDecoder(nn.Module):
             self.blocks.append(ResidualBlock(spatial_dims, channels[i], channels[i], 1, dropout))
         self.out_norm = norm(spatial_dims, channels[0])
         self.out = conv(spatial_dims, channels[0], num_classes, kernel=1)
-        self.to(memory_format=channels_last(spatial_dims))
 
     def forward(self, z: torch.Tensor) -> torch.Tensor:
-        h = self.inp_block(self.inp(as_channels_last(z)))
+        h = self.inp_block(self.inp(z))
         for up, block in zip(self.up, self.blocks, strict=True):
             h = block(up(h))
-        return self.out(F.silu(self.out_norm(h))).contiguous()
+        return self.out(F.silu(self.out_norm(h)))

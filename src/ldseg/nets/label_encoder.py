@@ -8,14 +8,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ldseg.nets.blocks import (
-    as_channels_last,
-    channels_last,
-    conv,
-    encoder_stages,
-    norm,
-    standardize,
-)
+from ldseg.nets.blocks import conv, encoder_stages, norm, standardize
 
 
 class LabelEncoder(nn.Module):
@@ -46,13 +39,15 @@ class LabelEncoder(nn.Module):
         self.stages = encoder_stages(spatial_dims, num_classes, channels, strides, dropout)
         self.out_norm = norm(spatial_dims, channels[-1])
         self.out = conv(spatial_dims, channels[-1], 1, kernel=1)
-        self.to(memory_format=channels_last(spatial_dims))
 
     def forward(self, mask: torch.Tensor) -> torch.Tensor:
         """Encode a mask of class indices ``(B, 1, *S)`` or one-hot ``(B, C, *S)``."""
         if mask.shape[1] == 1 and self.num_classes > 1:
             mask = F.one_hot(mask[:, 0].long(), self.num_classes).movedim(-1, 1).float()
-        h = as_channels_last(mask)
+            # Contiguous: torch 2.13's CPU conv backward segfaults on this strided view
+            # for some batch sizes (3, for one).
+            mask = mask.contiguous()
+        h = mask
         for stage in self.stages:
             h = stage(h)
         return standardize(self.out(F.silu(self.out_norm(h))))
