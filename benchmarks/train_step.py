@@ -6,7 +6,7 @@
     python benchmarks/train_step.py --quick                # seconds: the harness, not a result
 
 One step is forward (the training loss) + backward + an AdamW step at the preset's batch size
-and training-crop size (CAMUS and Kvasir-SEG at 128 x 128, as ``accuracy.py`` trains them), on
+and the training-crop size of ``accuracy.py``'s ``DATASETS`` (the preset and its size), on
 random inputs: the time does not depend on the values. Each measurement runs in a fresh
 subprocess that imports ``ldseg`` from the given source tree (recorded as ``ldseg_file``):
 two warm-up steps, then the median of ``--repeats`` timed steps. With ``--before`` the trees
@@ -29,29 +29,25 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "results"
-# case: (preset, image channels, classes, training-crop size; None: the preset's)
-CASES = {
-    "camus": ("camus.yaml", 1, 4, [128, 128]),
-    "kvasir": ("kvasir.yaml", 3, 2, [128, 128]),
-    "acdc-2d": ("acdc-2d.yaml", 1, 4, None),
-    "acdc": ("acdc.yaml", 1, 4, None),
-}
+# case (a key of accuracy.py's DATASETS): image channels and classes of its data
+CASES = {"camus": (1, 4), "kvasir": (3, 2), "acdc-2d": (1, 4), "acdc": (1, 4)}
 MODELS = ("ldseg", "resunet")
 
 
-def worker(case: str, model_name: str, repeats: int, quick: bool) -> dict:
-    """Time training steps of one model on one case with the ``ldseg`` on ``sys.path``."""
+def worker(job: dict) -> dict:
+    """Time training steps of one model (``job``: see ``measure``) with the ``ldseg`` on
+    ``sys.path``; imports nothing else of this tree, which that ``ldseg`` may predate."""
     import torch
 
     import ldseg
     from ldseg.config import Config
     from ldseg.models import build_model
 
-    preset, in_channels, num_classes, size = CASES[case]
-    config = Config.load_presets([ROOT / "configs" / preset])
-    config.model.name = model_name
+    in_channels, num_classes, size = job["in_channels"], job["num_classes"], job["size"]
+    config = Config.load_presets([ROOT / "configs" / job["preset"]])
+    config.model.name = job["model"]
     config.model.in_channels, config.model.num_classes = in_channels, num_classes
-    if quick:
+    if job["quick"]:
         size, config.train.batch_size = [32] * len(config.data.size), 2
     config.data.size = size or config.data.size
     torch.manual_seed(0)
@@ -70,7 +66,7 @@ def worker(case: str, model_name: str, repeats: int, quick: bool) -> dict:
 
     for _ in range(2):
         step()
-    times = [step() for _ in range(repeats)]
+    times = [step() for _ in range(job["repeats"])]
     return {
         "median_s": statistics.median(times),
         "times_s": times,
@@ -83,11 +79,15 @@ def worker(case: str, model_name: str, repeats: int, quick: bool) -> dict:
 
 def measure(source: Path, case: str, model: str, repeats: int, quick: bool) -> dict:
     """``worker`` in a subprocess that imports ``ldseg`` from ``source``."""
+    from accuracy import DATASETS
+
+    preset, _, size = DATASETS[case]
+    in_channels, num_classes = CASES[case]
+    job = {"preset": preset, "size": size, "in_channels": in_channels}
+    job |= {"num_classes": num_classes, "model": model, "repeats": repeats, "quick": quick}
     env = {**os.environ, "PYTHONPATH": str(source)}
-    args = [sys.executable, __file__, "--worker", case, model, str(repeats)]
-    done = subprocess.run(
-        args + (["--quick"] if quick else []), env=env, capture_output=True, text=True
-    )
+    args = [sys.executable, __file__, "--worker", json.dumps(job)]
+    done = subprocess.run(args, env=env, capture_output=True, text=True)
     if done.returncode:
         raise SystemExit(f"{source}: {case} {model} failed: {done.stderr.strip()[-2000:]}")
     return json.loads(done.stdout.strip().splitlines()[-1])
@@ -102,12 +102,12 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--rounds", type=int, default=3, help="measurements per tree and model")
     parser.add_argument("--quick", action="store_true", help="32-pixel inputs, batch 2, 1 round")
     parser.add_argument("--out", type=Path, help="results folder (default: benchmarks/results/)")
-    parser.add_argument("--worker", nargs=3, help=argparse.SUPPRESS)
+    parser.add_argument("--worker", type=json.loads, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.worker:
-        case, model, repeats = args.worker
-        print(json.dumps(worker(case, model, int(repeats), args.quick)))
+        print(json.dumps(worker(args.worker)))
         return {}
+    sys.path.insert(0, str(Path(__file__).resolve().parent))  # accuracy.py, in measure
     from ldseg.experiments.results import environment
     from ldseg.utils import atomic_write_text
 
@@ -117,19 +117,19 @@ def main(argv: list[str] | None = None) -> dict:
             raise SystemExit(f"--cases: unknown case {case}; choose from {list(CASES)}")
     trees = {"after": ROOT / "src", **({"before": args.before.resolve()} if args.before else {})}
     rounds, repeats = (1, 2) if args.quick else (args.rounds, args.repeats)
-    runs: dict[str, list[dict]] = {}
+    runs: dict[tuple[str, str, str], list[dict]] = {}
     for _ in range(rounds):
         for case in cases:
             for model in models:
                 for tree, source in trees.items():
                     result = measure(source, case, model, repeats, args.quick)
-                    runs.setdefault(f"{tree} {case} {model}", []).append(result)
+                    runs.setdefault((tree, case, model), []).append(result)
     rows = []
     for case in cases:
         for model in models:
             row = {"case": case, "model": model}
             for tree in trees:
-                found = runs[f"{tree} {case} {model}"]
+                found = runs[tree, case, model]
                 row[f"{tree}_s"] = statistics.median(r["median_s"] for r in found)
                 row[f"{tree}_runs"] = found
             if "before" in trees:
