@@ -178,3 +178,13 @@ def test_image_latent_channels_is_checked_and_a_config_from_before_it_loads_with
     preset.write_text("train: {epochs: 3}\n")
     default = ModelConfig().image_latent_channels
     assert Config.load(preset, preset=True).model.image_latent_channels == default
+
+
+def test_architecture_levers_are_checked_and_a_config_from_before_them_loads_the_papers():
+    raw = Config().to_dict()
+    del raw["model"]["decoder_image_skips"], raw["model"]["stem_stride"]
+    model = Config.from_dict(raw).model  # a run folder written before the keys
+    assert model.decoder_image_skips is False and model.stem_stride == 1
+    raw["model"]["stem_stride"] = 4
+    with pytest.raises(LDSegError, match="model.stem_stride must be 1 or 2"):
+        Config.from_dict(raw)

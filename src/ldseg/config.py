@@ -28,7 +28,7 @@ PRECISIONS, CACHE_MODES = ("fp32", "bf16", "fp16"), ("auto", "memory", "lazy")
 SLICINGS = ("none", "2d")
 # Keys absent from older run folders, with the value they had there.
 NEWER_DATA_KEYS = {"slicing": "none", "slice_axis": None, "cache": "auto", "folds": 0, "fold": 0}
-NEWER_MODEL_KEYS = {"image_latent_channels": 1}
+NEWER_MODEL_KEYS = {"image_latent_channels": 1, "decoder_image_skips": False, "stem_stride": 1}
 
 
 @dataclass
@@ -55,6 +55,8 @@ class ModelConfig:
     sampling_path_share: float = 0.5  # the paper: 0.0
     max_attention_tokens: int | None = 1024  # the paper: None (attention at every size)
     image_latent_channels: int = 8  # z_i's channels, the denoiser's condition (the paper: 1)
+    decoder_image_skips: bool = True  # the label decoder takes image-encoder skips (paper: no)
+    stem_stride: int = 2  # the encoders start by 2x2 average pooling (the paper: 1, none)
 
 
 @dataclass
@@ -212,6 +214,8 @@ class Config:
             problems.append("model.timestep_share and model.sampling_path_share must lie in [0, 1]")
         if self.model.image_latent_channels < 1:
             problems.append("model.image_latent_channels must be at least 1")
+        if self.model.stem_stride not in (1, 2):
+            problems.append("model.stem_stride must be 1 or 2")
         if self.data.intensity not in INTENSITY_MODES:
             problems.append(f"data.intensity must be one of {INTENSITY_MODES}")
         if self.sampling.sampler not in SAMPLER_NAMES:

@@ -30,14 +30,15 @@ def test_diagnose_matches_a_recomputation(tiny_run, test_data, tmp_path):
         mask = resize_mask(torch.as_tensor(read_mask(pair.mask))[None], image.shape[1:])
         truth = mask[0].numpy()
         z0 = model.label_encoder(mask[None])
-        auto.append(dice_iou(model.label_decoder(z0).argmax(1)[0].numpy(), truth, 3)[0])
+        z_i, stage_outputs = model.image_encoder.features(image[None])
+        skips = stage_outputs if model.label_decoder.image_skips else None
+        auto.append(dice_iou(model.label_decoder(z0, skips).argmax(1)[0].numpy(), truth, 3)[0])
         probs, _ = predictor.pipeline(steps=2)(image[None], seeds=[0])  # predict's own path
         sampled.append(dice_iou(probs.argmax(1)[0].numpy(), truth, 3)[0])
-        z_i = model.image_encoder(image[None])
         eps = model.denoiser(torch.zeros_like(z_i[:, :1]), z_i, torch.tensor([1000]))
         x0 = -eps  # eps prediction at a zero latent: x0 = -sqrt(1 - abar_T) eps / sqrt(abar_T)
         x0 = (x0 - x0.mean()) / (x0.var(unbiased=False) + 1e-5).sqrt()
-        t_map.append(dice_iou(model.label_decoder(x0).argmax(1)[0].numpy(), truth, 3)[0])
+        t_map.append(dice_iou(model.label_decoder(x0, skips).argmax(1)[0].numpy(), truth, 3)[0])
         latents = []
         generator = torch.Generator().manual_seed(0)
         noise = torch.randn((1, *model.noise_shape(image.shape[1:])), generator=generator)

@@ -28,9 +28,17 @@ def manual_soft_dice_loss(logits, mask, num_classes):
     return (1 - (2 * inter + 1e-5) / (denom + 1e-5)).mean()
 
 
-@pytest.mark.parametrize("decoder_input", ["z_minus_eps", "x0"])
-def test_loss_terms_match_algorithm_1(decoder_input):
-    model = small_model(gamma=2.0, lam=1.0, decoder_input=decoder_input).eval()
+@pytest.mark.parametrize(
+    ("decoder_input", "architecture"),
+    [
+        ("z_minus_eps", {}),
+        ("x0", {}),
+        ("x0", {"decoder_image_skips": True}),
+        ("x0", {"decoder_image_skips": True, "stem_stride": 2}),
+    ],
+)
+def test_loss_terms_match_algorithm_1(decoder_input, architecture):
+    model = small_model(gamma=2.0, lam=1.0, decoder_input=decoder_input, **architecture).eval()
     image = torch.rand(2, 1, 32, 32)
     mask = torch.randint(0, 3, (2, 1, 32, 32))
     loss = model(image, mask, generator=torch.Generator().manual_seed(3))
@@ -44,14 +52,16 @@ def test_loss_terms_match_algorithm_1(decoder_input):
     z_t = abar.sqrt() * z0 + (1 - abar).sqrt() * noise
     if decoder_input == "x0":  # 1/sqrt(abar_t) amplifies float32 rounding: use float64 math
         z_t = model.schedule.add_noise(z0, noise, t)
-    eps_hat = model.denoiser(z_t, model.image_encoder(image), t)
+    z_i, stage_outputs = model.image_encoder.features(image)
+    eps_hat = model.denoiser(z_t, z_i, t)
     if decoder_input == "z_minus_eps":
         z_dn = z_t - eps_hat
     else:
         x0 = model.schedule.predict_x0(z_t, eps_hat, t)  # float64 inside; tested on its own
         var = x0.var((1, 2, 3), keepdim=True, unbiased=False)
         z_dn = (x0 - x0.mean((1, 2, 3), keepdim=True)) / (var + 1e-5).sqrt()
-    logits = model.label_decoder(z_dn)
+    skips = stage_outputs if architecture.get("decoder_image_skips") else None
+    logits = model.label_decoder(z_dn, skips)
     ce = F.cross_entropy(logits, mask[:, 0])
     dice = manual_soft_dice_loss(logits, mask, 3)
     mse = ((eps_hat - noise) ** 2).mean()

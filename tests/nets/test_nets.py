@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from ldseg.nets import ImageEncoder, LabelDecoder, LabelEncoder, LatentDenoiser
-from ldseg.nets.blocks import stage_strides
+from ldseg.nets.blocks import network_strides, stage_strides
 
 CHANNELS = (4, 8, 8, 8, 4)
 
@@ -27,6 +27,52 @@ def test_encoders_and_decoder_shapes(size, factor, latent):
     assert z_i.shape == z_l.shape == (2, 1, *latent)
     logits = LabelDecoder(dims, 3, CHANNELS, strides)(z_l)
     assert logits.shape == (2, 3, *size)
+
+
+@pytest.mark.parametrize(
+    ("size", "factor", "stem_stride"),
+    [((32, 48), (8, 8), 1), ((32, 48), (8, 8), 2), ((32, 16, 8), (16, 16, 1), 2)],
+)
+def test_decoder_with_image_skips_takes_the_encoder_stage_outputs(size, factor, stem_stride):
+    dims = len(size)
+    stem, strides = network_strides(factor, 4, stem_stride)
+    assert stem == tuple(min(stem_stride, f) for f in factor)
+    torch.manual_seed(0)
+    encoder = ImageEncoder(dims, 1, CHANNELS, strides, num_heads=2, stem=stem).eval()
+    decoder = LabelDecoder(dims, 3, CHANNELS, strides, image_skips=True, stem=stem).eval()
+    image = torch.rand(2, 1, *size)
+    z_i, skips = encoder.features(image)
+    torch.testing.assert_close(z_i, encoder(image))
+    grids, grid = [], [s // f for s, f in zip(size, stem, strict=True)]
+    for i in range(len(CHANNELS)):
+        if i:
+            grid = [g // f for g, f in zip(grid, strides[i - 1], strict=True)]
+        grids.append((2, CHANNELS[i], *grid))
+    assert [tuple(h.shape) for h in skips] == grids
+    assert (
+        tuple(z_i.shape[2:])
+        == tuple(grid)
+        == tuple(s // f for s, f in zip(size, factor, strict=True))
+    )
+    z = torch.randn(2, 1, *grid)
+    logits = decoder(z, skips)
+    assert logits.shape == (2, 3, *size)
+    # Every stage output but the last (z_i's input) reaches the output, and the latent does.
+    for i in range(len(CHANNELS) - 1):
+        changed = [h + 1 if j == i else h for j, h in enumerate(skips)]
+        assert not torch.allclose(decoder(z, changed), logits), i
+    assert not torch.allclose(decoder(z + 1, skips), logits)
+    with pytest.raises(ValueError, match="needs the image encoder"):
+        decoder(z)
+    with pytest.raises(ValueError, match="takes no image skips"):
+        LabelDecoder(dims, 3, CHANNELS, strides, stem=stem)(z, skips)
+
+
+def test_label_encoder_with_a_stem_gives_the_same_latent_grid():
+    stem, strides = network_strides((8, 8), 4, 2)
+    assert stem == (2, 2) and strides == [(2, 2), (2, 2), (1, 1), (1, 1)]
+    z = LabelEncoder(2, 3, CHANNELS, strides, stem=stem)(torch.randint(0, 3, (2, 1, 32, 48)))
+    assert z.shape == (2, 1, 4, 6)
 
 
 def test_label_latent_is_standardized_per_sample():

@@ -84,11 +84,11 @@ def latent_probabilities(
     the correlation of the K=2 latent with encode(truth)."""
     model: LDSeg = predictor.model
     image, mask = image[None].to(predictor.device), mask[None].to(predictor.device)
-    z_i = model.image_encoder(image)
+    z_i, skips = model.encode_image(image)
     z0 = model.label_encoder(mask)
 
     def decode(z: torch.Tensor) -> torch.Tensor:
-        return torch.softmax(model.label_decoder(z), dim=1)[0].cpu()
+        return torch.softmax(model.label_decoder(z, skips), dim=1)[0].cpu()
 
     probs = {"autoencoder": decode(z0)}
     correlation = float("nan")

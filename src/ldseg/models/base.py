@@ -101,8 +101,9 @@ class Segmenter(nn.Module, ABC):
         reverse process."""
         return None
 
-    def decode(self, state: torch.Tensor) -> torch.Tensor:
-        """Class probabilities of a reverse-process state (as ``sample`` appends them)."""
+    def decode(self, state: torch.Tensor, image: torch.Tensor) -> torch.Tensor:
+        """Class probabilities of a reverse-process state (as ``sample`` appends them) of
+        ``image``'s sampling."""
         raise ValueError(f"{type(self).__name__} has no reverse process to decode")
 
     def begin_epoch(self, epoch: int, epochs: int) -> bool:

@@ -22,7 +22,7 @@ from ldseg.models.base import (
     resolve_latent_factor,
 )
 from ldseg.nets import ImageEncoder, LabelDecoder, LabelEncoder, LatentDenoiser
-from ldseg.nets.blocks import stage_strides, standardize
+from ldseg.nets.blocks import network_strides, standardize
 
 DECODER_INPUTS = ("z_minus_eps", "x0")
 
@@ -66,6 +66,11 @@ class LDSeg(Segmenter):
             the paper).
         image_latent_channels: channels of the image latent ``z_i`` that conditions the
             denoiser (the paper: 1); the label latent keeps one.
+        decoder_image_skips: the label decoder also takes the image encoder's stage outputs
+            as U-Net skips (the paper: False, the decoder sees the latent alone).
+        stem_stride: the encoders start with an average pooling by this on every axis whose
+            latent factor allows, so each width works one level lower, as in MONAI's UNet (the
+            paper: 1, a full-resolution first block).
     """
 
     ema_target = "denoiser"  # the submodule whose EMA copy is saved and sampled
@@ -95,6 +100,8 @@ class LDSeg(Segmenter):
         max_attention_tokens: int | None = None,
         input_size: Sequence[int] | None = None,
         image_latent_channels: int = 1,
+        decoder_image_skips: bool = False,
+        stem_stride: int = 1,
     ) -> None:
         super().__init__()
         if spatial_dims not in (2, 3):
@@ -115,7 +122,7 @@ class LDSeg(Segmenter):
         factor = resolve_latent_factor(latent_factor, spatial_dims, num_stages)
         if len(factor) != spatial_dims:
             raise ValueError(f"latent_factor {factor} needs {spatial_dims} entries")
-        strides = stage_strides(factor, num_stages)
+        stem, strides = network_strides(factor, num_stages, stem_stride)
         self.spatial_dims = spatial_dims
         self.num_classes = num_classes
         self.latent_factor = factor
@@ -129,18 +136,12 @@ class LDSeg(Segmenter):
         self.sampling_path_share = sampling_path_share
         self.train_sampler = self.make_sampler("ddim", sampling_steps)
         self.focus_timesteps = self.make_sampler(sampler, sampling_steps).timesteps.tolist()
-        self.label_encoder = LabelEncoder(spatial_dims, num_classes, channels, strides, dropout)
+        geometry = (channels, strides, dropout)
+        self.label_encoder = LabelEncoder(spatial_dims, num_classes, *geometry, stem)
         self.image_encoder = ImageEncoder(
-            spatial_dims,
-            in_channels,
-            channels,
-            strides,
-            num_heads,
-            dropout,
-            max_attention_tokens,
-            input_size,
-            image_latent_channels,
-        )
+            spatial_dims, in_channels, channels, strides, num_heads, dropout,
+            max_attention_tokens, input_size, image_latent_channels, stem,
+        )  # fmt: skip
         self.denoiser = LatentDenoiser(
             spatial_dims,
             denoiser_channels,
@@ -149,7 +150,9 @@ class LDSeg(Segmenter):
             num_heads,
             condition_channels=image_latent_channels,
         )
-        self.label_decoder = LabelDecoder(spatial_dims, num_classes, channels, strides, dropout)
+        self.label_decoder = LabelDecoder(
+            spatial_dims, num_classes, *geometry, decoder_image_skips, stem
+        )
         self.dice_loss = DiceLoss(to_onehot_y=True, softmax=True)
 
     def check_size(self, spatial_shape: Sequence[int]) -> None:
@@ -160,9 +163,16 @@ class LDSeg(Segmenter):
         """The latent's shape ``(1, *spatial_shape / latent_factor)``: where sampling starts."""
         return (1, *(s // f for s, f in zip(spatial_shape, self.latent_factor, strict=True)))
 
-    def decode(self, state: torch.Tensor) -> torch.Tensor:
-        """Class probabilities of a latent: the label decoder's softmax."""
-        return torch.softmax(self.label_decoder(state), dim=1)
+    def decode(self, state: torch.Tensor, image: torch.Tensor) -> torch.Tensor:
+        """Class probabilities of a latent of ``image``: the label decoder's softmax."""
+        return self.label_decoder(state, self.encode_image(image)[1]).softmax(dim=1)
+
+    def encode_image(self, image: torch.Tensor) -> tuple[torch.Tensor, list[torch.Tensor] | None]:
+        """The image latent ``z_i`` and, for a decoder with image skips, the encoder's stage
+        outputs (else None)."""
+        if not self.label_decoder.image_skips:
+            return self.image_encoder(image), None
+        return self.image_encoder.features(image)
 
     def make_sampler(self, name: str | None = None, steps: int = 2) -> Sampler:
         """A sampler ("ddim" or "ddpm", default the run's) for this denoiser, K = ``steps``."""
@@ -181,7 +191,7 @@ class LDSeg(Segmenter):
             generator: one for the batch or one per sample (timesteps, noise).
         """
         self.check_size(image.shape[2:])
-        z_i = self.image_encoder(image)
+        z_i, skips = self.encode_image(image)
         z0 = self.label_encoder(mask)
         t, noise = self.schedule.training_noise(
             z0, generator, self.focus_timesteps, self.timestep_share
@@ -195,7 +205,7 @@ class LDSeg(Segmenter):
             z_T = torch.cat([self._noise_like(z0[i : i + 1], g) for i, g in on_path.items()])
             index = torch.tensor(list(on_path), device=z_i.device)
             z_dn = z_dn.index_copy(0, index, self.reverse(z_i[index], z_T, self.train_sampler))
-        logits = self.label_decoder(z_dn)
+        logits = self.label_decoder(z_dn, skips)
         ce, dice = self.segmentation_loss(logits, mask)
         target = self.schedule.prediction_target(z0, noise, t, self.prediction)
         noise_mse = F.mse_loss(output, target)
@@ -277,10 +287,10 @@ class LDSeg(Segmenter):
             trajectory: if given, the latent after every step is appended to it.
         """
         self.check_size(image.shape[2:])
-        z_i = self.image_encoder(image)
+        z_i, skips = self.encode_image(image)
         z = noise if noise is not None else self._noise_like(z_i[:, :1], generator)
         z = self.reverse(z_i, z, sampler, generator, restandardize, trajectory)
-        return self.decode(z)
+        return self.label_decoder(z, skips).softmax(dim=1)
 
 
 def _each(generator: Generators, like: torch.Tensor) -> list[tuple[int, torch.Generator | None]]:

@@ -61,7 +61,7 @@ class PixelDiffusion(Segmenter):
         """A noisy one-hot mask: ``(num_classes, *spatial_shape)``."""
         return (self.num_classes, *spatial_shape)
 
-    def decode(self, state: torch.Tensor) -> torch.Tensor:
+    def decode(self, state: torch.Tensor, image: torch.Tensor) -> torch.Tensor:
         """Probabilities from a one-hot estimate in [-1, 1]: clamped, shifted, normalised."""
         probs = ((state.clamp(-1, 1) + 1) / 2) + 1e-6
         return probs / probs.sum(1, keepdim=True)
@@ -101,4 +101,4 @@ class PixelDiffusion(Segmenter):
             generator,
             trajectory=trajectory,
         )
-        return self.decode(y)
+        return self.decode(y, image)

@@ -61,6 +61,8 @@ def _latent_diffusion(config: Config, cls: type[LDSeg] = LDSeg) -> LDSeg:
         max_attention_tokens=m.max_attention_tokens,
         input_size=config.data.size,
         image_latent_channels=m.image_latent_channels,
+        decoder_image_skips=m.decoder_image_skips,
+        stem_stride=m.stem_stride,
     )
 
 
@@ -69,8 +71,9 @@ def _ablation(label: bool, image: bool) -> Callable[[Config], Segmenter]:
     parameter-free downsampling, the paper's "ld" and "id" ablations."""
 
     def build(config: Config) -> LDSeg:
-        if image:  # the downsampled image is the one-channel condition
-            config = replace(config, model=replace(config.model, image_latent_channels=1))
+        if image:  # the downsampled image is the one-channel condition, with no stage outputs
+            model_config = replace(config.model, image_latent_channels=1, decoder_image_skips=False)
+            config = replace(config, model=model_config)
         model = _latent_diffusion(config)
         if label:
             model.label_encoder = DownsampledLabelEncoder(
@@ -81,6 +84,13 @@ def _ablation(label: bool, image: bool) -> Callable[[Config], Segmenter]:
         return model
 
     return build
+
+
+def _two_stage(config: Config) -> TwoStageLDSeg:
+    """The paper's two-stage ablation; its autoencoder is trained before the image encoder, so
+    the decoder takes no image skips."""
+    config = replace(config, model=replace(config.model, decoder_image_skips=False))
+    return _latent_diffusion(config, TwoStageLDSeg)
 
 
 def _resunet(config: Config) -> DeterministicSegmenter:
@@ -111,7 +121,7 @@ MODELS: dict[str, Callable[[Config], Segmenter]] = {
     "resunet": _resunet,
     "unet": _unet,
     "pixel-diffusion": _pixel_diffusion,
-    "two-stage": lambda config: _latent_diffusion(config, TwoStageLDSeg),
+    "two-stage": _two_stage,
 }
 MODEL_NAMES = tuple(MODELS)
 

@@ -15,6 +15,7 @@ __all__ = [
     "conv",
     "encoder_stages",
     "group_norm",
+    "network_strides",
     "norm",
     "stage_strides",
     "standardize",
@@ -67,6 +68,17 @@ def stage_strides(latent_factor: Sequence[int], num_stages: int) -> list[tuple[i
             )
         halvings.append(n)
     return [tuple(2 if i < n else 1 for n in halvings) for i in range(num_stages)]
+
+
+def network_strides(
+    latent_factor: Sequence[int], num_stages: int, stem_stride: int = 1
+) -> tuple[tuple[int, ...], list[tuple[int, ...]]]:
+    """The stem's pooling and the per-stage strides that together downsample
+    each axis by its ``latent_factor``; the stem takes ``stem_stride`` on every axis whose
+    factor allows it, the stages the rest (``stage_strides``)."""
+    stem = tuple(min(stem_stride, f) for f in latent_factor)
+    rest = [f // s for f, s in zip(latent_factor, stem, strict=True)]
+    return stem, stage_strides(rest, num_stages)
 
 
 class ResidualBlock(nn.Module):
@@ -129,14 +141,16 @@ def encoder_stages(
     channels: Sequence[int],
     strides: Sequence[Sequence[int]],
     dropout: float,
+    stem: Sequence[int] | int = 1,
 ) -> nn.ModuleList:
-    """A full-resolution residual block, then one strided residual block per downsampling stage.
+    """A first residual block of stride ``stem`` (1: full resolution), then one strided
+    residual block per downsampling stage.
 
-    ``channels`` has one entry more than ``strides``: the width at full resolution first.
+    ``channels`` has one entry more than ``strides``: the first block's width first.
     """
     if len(channels) != len(strides) + 1:
         raise ValueError(f"need {len(strides) + 1} channel widths for {len(strides)} stages")
-    blocks = [ResidualBlock(spatial_dims, in_ch, channels[0], 1, dropout)]
+    blocks = [ResidualBlock(spatial_dims, in_ch, channels[0], stem, dropout)]
     for i, stride in enumerate(strides):
         blocks.append(ResidualBlock(spatial_dims, channels[i], channels[i + 1], stride, dropout))
     return nn.ModuleList(blocks)

@@ -32,7 +32,7 @@ class ImageEncoder(nn.Module):
     Args:
         spatial_dims: 2 or 3.
         in_channels: image channels (1 grey, 3 RGB, or several sequences).
-        channels: widths at full resolution and after each downsampling stage.
+        channels: widths of the first block and after each downsampling stage.
         strides: per-stage strides (see ``stage_strides``).
         num_heads: attention heads.
         dropout: dropout inside the residual blocks.
@@ -40,6 +40,7 @@ class ImageEncoder(nn.Module):
             the grid of an ``input_size`` input has at most that many positions (attention is
             quadratic in them: 4,096 after the third stage of a 512 x 512 image).
         out_channels: channels of the image latent ``z_i`` (the paper: 1).
+        stem: the stem's average pooling per axis (1: none, the paper).
     """
 
     def __init__(
@@ -53,10 +54,12 @@ class ImageEncoder(nn.Module):
         max_attention_tokens: int | None = None,
         input_size: Sequence[int] | None = None,
         out_channels: int = 1,
+        stem: Sequence[int] | None = None,
     ) -> None:
         super().__init__()
-        self.stages = encoder_stages(spatial_dims, in_channels, channels, strides, dropout)
-        tokens = stage_tokens(input_size, strides) if input_size else None
+        stem = tuple(stem or (1,) * spatial_dims)
+        self.stages = encoder_stages(spatial_dims, in_channels, channels, strides, dropout, stem)
+        tokens = stage_tokens(input_size, [stem, *strides])[1:] if input_size else None
 
         def attends(stage: int) -> bool:
             limit = max_attention_tokens
@@ -77,9 +80,14 @@ class ImageEncoder(nn.Module):
         self.out_norm = norm(spatial_dims, out_channels)
 
     def forward(self, image: torch.Tensor) -> torch.Tensor:
-        h = image
+        return self.features(image)[0]
+
+    def features(self, image: torch.Tensor) -> tuple[torch.Tensor, list[torch.Tensor]]:
+        """``z_i`` and every stage's output, full resolution first (a decoder's skips)."""
+        h, stages = image, []
         for i, stage in enumerate(self.stages):
             h = stage(h)
             if str(i) in self.attention:
                 h = self.attention[str(i)](h)
-        return self.out_norm(F.silu(self.out_attention(self.out(h))))
+            stages.append(h)
+        return self.out_norm(F.silu(self.out_attention(self.out(h)))), stages

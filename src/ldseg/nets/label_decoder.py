@@ -12,10 +12,13 @@ from ldseg.nets.blocks import ResidualBlock, conv, norm, transposed_conv
 
 
 class LabelDecoder(nn.Module):
-    """ResUNet-style decoder without skips: transposed-conv upsampling and residual blocks.
+    """ResUNet-style decoder: transposed-conv upsampling and residual blocks.
 
-    Zaman et al. 2024, Sec. III-D. Returns logits; the softmax of the paper is applied by the
-    loss and by sampling.
+    Zaman et al. 2024, Sec. III-D: the paper's decoder sees the latent alone. With
+    ``image_skips`` it also takes the image encoder's stage outputs, U-Net fashion: after each
+    upsampling the features of the same grid are concatenated before the residual block (an
+    ldseg departure, measured in benchmarks/README.md). Returns logits; the softmax of the
+    paper is applied by the loss and by sampling.
 
     Args:
         spatial_dims: 2 or 3.
@@ -23,6 +26,9 @@ class LabelDecoder(nn.Module):
         channels: the encoder's widths, full resolution first; the decoder runs them backwards.
         strides: the encoder's per-stage strides.
         dropout: dropout inside the residual blocks.
+        image_skips: take the image encoder's stage outputs (widths ``channels``) as skips.
+        stem: the encoders' stem pooling; when not 1, a transposed convolution returns the last
+            block's output to full resolution and a 3x3 convolution gives the logits.
     """
 
     def __init__(
@@ -32,20 +38,40 @@ class LabelDecoder(nn.Module):
         channels: Sequence[int],
         strides: Sequence[Sequence[int]],
         dropout: float = 0.2,
+        image_skips: bool = False,
+        stem: Sequence[int] | None = None,
     ) -> None:
         super().__init__()
+        self.image_skips = image_skips
+        widen = 2 if image_skips else 1
         self.inp = conv(spatial_dims, 1, channels[-1], kernel=3)
         self.inp_block = ResidualBlock(spatial_dims, channels[-1], channels[-1], 1, dropout)
         self.up = nn.ModuleList()
         self.blocks = nn.ModuleList()
         for i in reversed(range(len(strides))):
             self.up.append(transposed_conv(spatial_dims, channels[i + 1], channels[i], strides[i]))
-            self.blocks.append(ResidualBlock(spatial_dims, channels[i], channels[i], 1, dropout))
-        self.out_norm = norm(spatial_dims, channels[0])
-        self.out = conv(spatial_dims, channels[0], num_classes, kernel=1)
+            self.blocks.append(
+                ResidualBlock(spatial_dims, widen * channels[i], channels[i], 1, dropout)
+            )
+        full = stem is None or all(s == 1 for s in stem)
+        width = channels[0]
+        self.head = nn.Identity() if full else transposed_conv(spatial_dims, width, width, stem)
+        self.out_norm = norm(spatial_dims, width)
+        self.out = conv(spatial_dims, width, num_classes, kernel=1 if full else 3)
 
-    def forward(self, z: torch.Tensor) -> torch.Tensor:
+    def forward(self, z: torch.Tensor, skips: Sequence[torch.Tensor] | None = None) -> torch.Tensor:
+        """Logits of latents ``z``; ``skips``: the image encoder's stage outputs (with
+        ``image_skips``, and only then)."""
+        if (skips is not None) != self.image_skips:
+            raise ValueError(
+                "this decoder needs the image encoder's stage outputs"
+                if self.image_skips
+                else "this decoder takes no image skips"
+            )
         h = self.inp_block(self.inp(z))
-        for up, block in zip(self.up, self.blocks, strict=True):
-            h = block(up(h))
-        return self.out(F.silu(self.out_norm(h)))
+        for i, (up, block) in enumerate(zip(self.up, self.blocks, strict=True)):
+            h = up(h)
+            if skips is not None:
+                h = torch.cat([h, skips[len(self.blocks) - 1 - i]], dim=1)
+            h = block(h)
+        return self.out(F.silu(self.out_norm(self.head(h))))

@@ -21,9 +21,10 @@ class LabelEncoder(nn.Module):
     Args:
         spatial_dims: 2 or 3.
         num_classes: channels of the one-hot input mask.
-        channels: widths at full resolution and after each downsampling stage.
+        channels: widths of the first block and after each downsampling stage.
         strides: per-stage strides (see ``stage_strides``).
         dropout: dropout inside the residual blocks.
+        stem: the stem's average pooling (1: none, the paper).
     """
 
     def __init__(
@@ -33,10 +34,11 @@ class LabelEncoder(nn.Module):
         channels: Sequence[int],
         strides: Sequence[Sequence[int]],
         dropout: float = 0.2,
+        stem: Sequence[int] | int = 1,
     ) -> None:
         super().__init__()
         self.num_classes = num_classes
-        self.stages = encoder_stages(spatial_dims, num_classes, channels, strides, dropout)
+        self.stages = encoder_stages(spatial_dims, num_classes, channels, strides, dropout, stem)
         self.out_norm = norm(spatial_dims, channels[-1])
         self.out = conv(spatial_dims, channels[-1], 1, kernel=1)
 
