@@ -186,5 +186,5 @@ def test_architecture_levers_are_checked_and_a_config_from_before_them_loads_the
     model = Config.from_dict(raw).model  # a run folder written before the keys
     assert model.decoder_image_skips is False and model.stem_stride == 1
     raw["model"]["stem_stride"] = 4
-    with pytest.raises(LDSegError, match="model.stem_stride must be 1 or 2"):
+    with pytest.raises(LDSegError, match=r"model\.stem_stride must be 1 or 2"):
         Config.from_dict(raw)

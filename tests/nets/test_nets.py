@@ -68,6 +68,21 @@ def test_decoder_with_image_skips_takes_the_encoder_stage_outputs(size, factor, 
         LabelDecoder(dims, 3, CHANNELS, strides, stem=stem)(z, skips)
 
 
+def test_the_stem_sees_only_the_means_of_its_pixel_blocks():
+    """Noise that averages to zero over each 2 x 2 block cannot reach the stem's encoders."""
+    stem, strides = network_strides((8, 8), 4, 2)
+    torch.manual_seed(0)
+    encoder = ImageEncoder(2, 1, CHANNELS, strides, num_heads=2, stem=stem).eval()
+    image = torch.rand(1, 1, 32, 32)
+    checker = torch.tensor([[1.0, -1.0], [-1.0, 1.0]]).repeat(16, 16)
+    z_i, stages = encoder.features(image)
+    noisy_z_i, noisy_stages = encoder.features(image + 0.3 * checker)
+    torch.testing.assert_close(noisy_z_i, z_i)
+    torch.testing.assert_close(noisy_stages[0], stages[0])
+    full = ImageEncoder(2, 1, CHANNELS, stage_strides((8, 8), 4), num_heads=2).eval()
+    assert not torch.allclose(full(image + 0.3 * checker), full(image))
+
+
 def test_label_encoder_with_a_stem_gives_the_same_latent_grid():
     stem, strides = network_strides((8, 8), 4, 2)
     assert stem == (2, 2) and strides == [(2, 2), (2, 2), (1, 1), (1, 1)]
