@@ -83,7 +83,7 @@ class ImageEncoder(nn.Module):
         return self.features(image)[0]
 
     def features(self, image: torch.Tensor) -> tuple[torch.Tensor, list[torch.Tensor]]:
-        """``z_i`` and every stage's output, full resolution first (a decoder's skips)."""
+        """``z_i`` and every stage's output, the first block's first (a decoder's skips)."""
         h, stages = image, []
         for i, stage in enumerate(self.stages):
             h = stage(h)
