@@ -17,6 +17,7 @@ __all__ = [
     "group_norm",
     "network_strides",
     "norm",
+    "pools",
     "stage_strides",
     "standardize",
     "transposed_conv",
@@ -81,6 +82,11 @@ def network_strides(
     return stem, stage_strides(rest, num_stages)
 
 
+def pools(stem: Sequence[int] | None) -> bool:
+    """Whether a stem (per-axis pooling, None for none) downsamples any axis."""
+    return stem is not None and any(s != 1 for s in stem)
+
+
 class ResidualBlock(nn.Module):
     """Pre-activation residual block (BatchNorm, swish, conv, dropout), optionally strided.
 
@@ -141,9 +147,9 @@ def encoder_stages(
     channels: Sequence[int],
     strides: Sequence[Sequence[int]],
     dropout: float,
-    stem: Sequence[int] | int = 1,
+    stem: Sequence[int] | None = None,
 ) -> nn.ModuleList:
-    """A first residual block, after a ``stem`` average pooling where ``stem`` is not 1, then
+    """A first residual block, after a ``stem`` average pooling where it ``pools``, then
     one strided residual block per downsampling stage.
 
     The pooling, not a strided convolution, makes the stem: a strided block's 1x1 skip would
@@ -154,8 +160,8 @@ def encoder_stages(
     if len(channels) != len(strides) + 1:
         raise ValueError(f"need {len(strides) + 1} channel widths for {len(strides)} stages")
     first = ResidualBlock(spatial_dims, in_ch, channels[0], 1, dropout)
-    stem = (stem,) * spatial_dims if isinstance(stem, int) else tuple(stem)
-    if any(s != 1 for s in stem):
+    if pools(stem):
+        stem = tuple(stem)
         pool = nn.AvgPool2d(stem, stem) if spatial_dims == 2 else nn.AvgPool3d(stem, stem)
         first = nn.Sequential(pool, first)
     blocks = [first]

@@ -40,7 +40,7 @@ class ImageEncoder(nn.Module):
             the grid of an ``input_size`` input has at most that many positions (attention is
             quadratic in them: 4,096 after the third stage of a 512 x 512 image).
         out_channels: channels of the image latent ``z_i`` (the paper: 1).
-        stem: the stem's average pooling per axis (1: none, the paper).
+        stem: the stem's average pooling per axis (None or 1: none, the paper).
     """
 
     def __init__(
@@ -57,9 +57,9 @@ class ImageEncoder(nn.Module):
         stem: Sequence[int] | None = None,
     ) -> None:
         super().__init__()
-        stem = tuple(stem or (1,) * spatial_dims)
         self.stages = encoder_stages(spatial_dims, in_channels, channels, strides, dropout, stem)
-        tokens = stage_tokens(input_size, [stem, *strides])[1:] if input_size else None
+        first = stem or (1,) * spatial_dims
+        tokens = stage_tokens(input_size, [first, *strides])[1:] if input_size else None
 
         def attends(stage: int) -> bool:
             limit = max_attention_tokens

@@ -8,7 +8,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ldseg.nets.blocks import ResidualBlock, conv, norm, transposed_conv
+from ldseg.nets.blocks import ResidualBlock, conv, norm, pools, transposed_conv
 
 
 class LabelDecoder(nn.Module):
@@ -53,11 +53,12 @@ class LabelDecoder(nn.Module):
             self.blocks.append(
                 ResidualBlock(spatial_dims, widen * channels[i], channels[i], 1, dropout)
             )
-        full = stem is None or all(s == 1 for s in stem)
         width = channels[0]
-        self.head = nn.Identity() if full else transposed_conv(spatial_dims, width, width, stem)
+        self.head = (
+            transposed_conv(spatial_dims, width, width, stem) if pools(stem) else nn.Identity()
+        )
         self.out_norm = norm(spatial_dims, width)
-        self.out = conv(spatial_dims, width, num_classes, kernel=1 if full else 3)
+        self.out = conv(spatial_dims, width, num_classes, kernel=3 if pools(stem) else 1)
 
     def forward(self, z: torch.Tensor, skips: Sequence[torch.Tensor] | None = None) -> torch.Tensor:
         """Logits of latents ``z``; ``skips``: the image encoder's stage outputs (with

@@ -24,7 +24,7 @@ class LabelEncoder(nn.Module):
         channels: widths of the first block and after each downsampling stage.
         strides: per-stage strides (see ``stage_strides``).
         dropout: dropout inside the residual blocks.
-        stem: the stem's average pooling (1: none, the paper).
+        stem: the stem's average pooling per axis (None or 1: none, the paper).
     """
 
     def __init__(
@@ -34,7 +34,7 @@ class LabelEncoder(nn.Module):
         channels: Sequence[int],
         strides: Sequence[Sequence[int]],
         dropout: float = 0.2,
-        stem: Sequence[int] | int = 1,
+        stem: Sequence[int] | None = None,
     ) -> None:
         super().__init__()
         self.num_classes = num_classes
