@@ -35,7 +35,13 @@ def train_and_predict(datasets, name, dims):
     args += ["--config", str(presets[dims]), "--size", *map(str, SIZES[dims]), "--classes", "3"]
     epochs = "2" if name == "two-stage" else "1"  # one epoch per stage
     assert main([*args, "--epochs", epochs, "--batch-size", "2", "--quiet"]) == 0
-    assert json.loads((run / "config.json").read_text())["model"]["name"] == name
+    recorded = json.loads((run / "config.json").read_text())["model"]
+    assert recorded["name"] == name
+    # the config records what was built: these models fix the image latent or the skips
+    built = {"ldseg-id": (1, False), "ldseg-ld-id": (1, False), "two-stage": (8, False)}
+    if name in built or name == "ldseg":
+        keys = (recorded["image_latent_channels"], recorded["decoder_image_skips"])
+        assert keys == built.get(name, (8, True))
     args = ["predict", "--run", str(run), "--input", str(data[dims] / "images")]
     assert main([*args, "--out", str(pred), "--steps", "2"]) == 0
     return run, pred

@@ -36,7 +36,7 @@ def test_every_model_has_the_interface(name):
     if sampler is None:
         assert model.ema_target is None and model.exportable
         with pytest.raises(ValueError, match="no reverse process"):
-            model.decode(image, image)
+            model.decode([image], image)
         return
     # The noise the model draws from a generator is (B, *noise_shape): given explicitly, the
     # same noise gives the same probabilities, and the last state decodes to them.
@@ -46,7 +46,7 @@ def test_every_model_has_the_interface(name):
     given = model.sample(image, sampler, noise=noise, trajectory=states)
     torch.testing.assert_close(drawn, given)
     assert len(states) == 2 and states[0].shape == noise.shape
-    torch.testing.assert_close(model.decode(states[-1], image), given)
+    torch.testing.assert_close(model.decode(states, image)[-1], given)
     assert model.exportable == (name != "pixel-diffusion")
 
 

@@ -153,7 +153,7 @@ class SegmentationPipeline:
             raise ValueError("a trajectory needs seeded initial noise")
         states = [noise, *states]
         kept = [states[i] for i in frame_indices(len(states) - 1, max_frames)]
-        decoded = [self.model.decode(z, images) for z in kept]
+        decoded = self.model.decode(kept, images)
         latents = [F.interpolate(z[:, :1], size=images.shape[2:], mode="nearest") for z in kept]
         return torch.cat([probs, *decoded, *latents], dim=1)
 

@@ -6,7 +6,7 @@ from ldseg.models.base import Segmenter, TrainingLoss
 from ldseg.models.deterministic import DeterministicSegmenter
 from ldseg.models.ldseg import DECODER_INPUTS, LDSeg
 from ldseg.models.pixel_diffusion import PixelDiffusion
-from ldseg.models.registry import MODEL_NAMES, MODELS, build_model
+from ldseg.models.registry import MODEL_NAMES, MODELS, as_built, build_model
 from ldseg.models.resunet import ResUNet
 from ldseg.models.two_stage import TwoStageLDSeg
 
@@ -23,5 +23,6 @@ __all__ = [
     "Segmenter",
     "TrainingLoss",
     "TwoStageLDSeg",
+    "as_built",
     "build_model",
 ]

@@ -101,8 +101,8 @@ class Segmenter(nn.Module, ABC):
         reverse process."""
         return None
 
-    def decode(self, state: torch.Tensor, image: torch.Tensor) -> torch.Tensor:
-        """Class probabilities of a reverse-process state (as ``sample`` appends them) of
+    def decode(self, states: Sequence[torch.Tensor], image: torch.Tensor) -> list[torch.Tensor]:
+        """Class probabilities of each reverse-process state (as ``sample`` appends them) of
         ``image``'s sampling."""
         raise ValueError(f"{type(self).__name__} has no reverse process to decode")
 

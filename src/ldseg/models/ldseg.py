@@ -14,13 +14,7 @@ from monai.losses import DiceLoss
 
 from ldseg.diffusion import PREDICTION_TYPES, NoiseSchedule, Sampler, make_sampler, reverse_process
 from ldseg.diffusion.schedule import Generators
-from ldseg.models.base import (
-    ZERO,
-    Segmenter,
-    TrainingLoss,
-    check_divisible,
-    resolve_latent_factor,
-)
+from ldseg.models.base import ZERO, Segmenter, TrainingLoss, check_divisible, resolve_latent_factor
 from ldseg.nets import ImageEncoder, LabelDecoder, LabelEncoder, LatentDenoiser
 from ldseg.nets.blocks import network_strides, standardize
 
@@ -163,9 +157,10 @@ class LDSeg(Segmenter):
         """The latent's shape ``(1, *spatial_shape / latent_factor)``: where sampling starts."""
         return (1, *(s // f for s, f in zip(spatial_shape, self.latent_factor, strict=True)))
 
-    def decode(self, state: torch.Tensor, image: torch.Tensor) -> torch.Tensor:
-        """Class probabilities of a latent of ``image``: the label decoder's softmax."""
-        return self.label_decoder(state, self.encode_image(image)[1]).softmax(dim=1)
+    def decode(self, states: Sequence[torch.Tensor], image: torch.Tensor) -> list[torch.Tensor]:
+        """The label decoder's softmax of each latent of ``image`` (encoded once)."""
+        skips = self.encode_image(image)[1]
+        return [self.label_decoder(state, skips).softmax(dim=1) for state in states]
 
     def encode_image(self, image: torch.Tensor) -> tuple[torch.Tensor, list[torch.Tensor] | None]:
         """The image latent ``z_i`` and, for a decoder with image skips, the encoder's stage

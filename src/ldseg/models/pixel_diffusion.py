@@ -61,10 +61,10 @@ class PixelDiffusion(Segmenter):
         """A noisy one-hot mask: ``(num_classes, *spatial_shape)``."""
         return (self.num_classes, *spatial_shape)
 
-    def decode(self, state: torch.Tensor, image: torch.Tensor) -> torch.Tensor:
-        """Probabilities from a one-hot estimate in [-1, 1]: clamped, shifted, normalised."""
-        probs = ((state.clamp(-1, 1) + 1) / 2) + 1e-6
-        return probs / probs.sum(1, keepdim=True)
+    def decode(self, states: Sequence[torch.Tensor], image: torch.Tensor) -> list[torch.Tensor]:
+        """Probabilities from one-hot estimates in [-1, 1]: clamped, shifted, normalised."""
+        probs = [((state.clamp(-1, 1) + 1) / 2) + 1e-6 for state in states]
+        return [p / p.sum(1, keepdim=True) for p in probs]
 
     def forward(
         self, image: torch.Tensor, mask: torch.Tensor, generator: Generators = None
@@ -101,4 +101,4 @@ class PixelDiffusion(Segmenter):
             generator,
             trajectory=trajectory,
         )
-        return self.decode(y, image)
+        return self.decode([y], image)[0]

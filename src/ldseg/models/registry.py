@@ -71,9 +71,6 @@ def _ablation(label: bool, image: bool) -> Callable[[Config], Segmenter]:
     parameter-free downsampling, the paper's "ld" and "id" ablations."""
 
     def build(config: Config) -> LDSeg:
-        if image:  # the downsampled image is the one-channel condition, with no stage outputs
-            model_config = replace(config.model, image_latent_channels=1, decoder_image_skips=False)
-            config = replace(config, model=model_config)
         model = _latent_diffusion(config)
         if label:
             model.label_encoder = DownsampledLabelEncoder(
@@ -87,9 +84,7 @@ def _ablation(label: bool, image: bool) -> Callable[[Config], Segmenter]:
 
 
 def _two_stage(config: Config) -> TwoStageLDSeg:
-    """The paper's two-stage ablation; its autoencoder is trained before the image encoder, so
-    the decoder takes no image skips."""
-    config = replace(config, model=replace(config.model, decoder_image_skips=False))
+    """The paper's two-stage ablation (its decoder takes no image skips: ``FIXED_KEYS``)."""
     return _latent_diffusion(config, TwoStageLDSeg)
 
 
@@ -125,6 +120,23 @@ MODELS: dict[str, Callable[[Config], Segmenter]] = {
 }
 MODEL_NAMES = tuple(MODELS)
 
+# model keys a model fixes, whatever the config says: with a downsampled image as the condition
+# there is one channel and no stage outputs; the two-stage autoencoder is trained before the
+# image encoder exists, so its decoder takes no image skips
+_NO_IMAGE_ENCODER = {"image_latent_channels": 1, "decoder_image_skips": False}
+FIXED_KEYS: dict[str, dict[str, object]] = {
+    "ldseg-id": _NO_IMAGE_ENCODER,
+    "ldseg-ld-id": _NO_IMAGE_ENCODER,
+    "two-stage": {"decoder_image_skips": False},
+}
+
+
+def as_built(config: Config) -> Config:
+    """``config`` with the keys its model fixes (``FIXED_KEYS``) set: what ``build_model``
+    builds and what a run folder records."""
+    fixed = FIXED_KEYS.get(config.model.name)
+    return replace(config, model=replace(config.model, **fixed)) if fixed else config
+
 
 def build_model(config: Config) -> Segmenter:
     """The model ``config.model.name`` names (``in_channels`` and ``num_classes`` resolved)."""
@@ -134,4 +146,4 @@ def build_model(config: Config) -> Segmenter:
         raise ValueError(
             f"unknown model {config.model.name!r}; choose one of {', '.join(MODEL_NAMES)}"
         ) from None
-    return build(config)
+    return build(as_built(config))

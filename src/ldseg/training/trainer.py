@@ -27,7 +27,7 @@ from ldseg.data.pairing import Pair
 from ldseg.data.transforms import plain_tensor, train_transform
 from ldseg.errors import LDSegError
 from ldseg.evaluation.metrics import foreground_mean
-from ldseg.models import TrainingLoss, build_model
+from ldseg.models import TrainingLoss, as_built, build_model
 from ldseg.runs import RunFolder
 from ldseg.runs.guard import RUN_FILES, check_outputs
 from ldseg.runs.lock import training_lock
@@ -72,7 +72,7 @@ def train(
     data paths are recorded relative to ``data_root``. Under ``torchrun`` every process calls
     this and rank 0 writes the run folder, holding its lock (``ldseg.runs.lock``) to the end."""
     folder = RunFolder(out_dir)
-    cfg = config
+    cfg = as_built(config)  # the run folder records what is built
     with training_lock(out_dir), process_group() as group:
         folder.check_new()
         inputs = [path for pair in (*train_pairs, *(val_pairs or ())) for path in pair.images]
