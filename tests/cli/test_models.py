@@ -37,11 +37,16 @@ def train_and_predict(datasets, name, dims):
     assert main([*args, "--epochs", epochs, "--batch-size", "2", "--quiet"]) == 0
     recorded = json.loads((run / "config.json").read_text())["model"]
     assert recorded["name"] == name
-    # the config records what was built: these models fix the image latent or the skips
-    built = {"ldseg-id": (1, False), "ldseg-ld-id": (1, False), "two-stage": (8, False)}
-    if name in built or name == "ldseg":
+    # the config records what was built: the default, or the keys these models fix
+    built = {
+        "ldseg": (8, True),
+        "ldseg-id": (1, False),
+        "ldseg-ld-id": (1, False),
+        "two-stage": (8, False),
+    }
+    if name in built:
         keys = (recorded["image_latent_channels"], recorded["decoder_image_skips"])
-        assert keys == built.get(name, (8, True))
+        assert keys == built[name]
     args = ["predict", "--run", str(run), "--input", str(data[dims] / "images")]
     assert main([*args, "--out", str(pred), "--steps", "2"]) == 0
     return run, pred

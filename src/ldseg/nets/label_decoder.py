@@ -53,12 +53,10 @@ class LabelDecoder(nn.Module):
             self.blocks.append(
                 ResidualBlock(spatial_dims, widen * channels[i], channels[i], 1, dropout)
             )
-        width = channels[0]
-        self.head = (
-            transposed_conv(spatial_dims, width, width, stem) if pools(stem) else nn.Identity()
-        )
+        width, upsample = channels[0], pools(stem)
+        self.head = transposed_conv(spatial_dims, width, width, stem) if upsample else nn.Identity()
         self.out_norm = norm(spatial_dims, width)
-        self.out = conv(spatial_dims, width, num_classes, kernel=3 if pools(stem) else 1)
+        self.out = conv(spatial_dims, width, num_classes, kernel=3 if upsample else 1)
 
     def forward(self, z: torch.Tensor, skips: Sequence[torch.Tensor] | None = None) -> torch.Tensor:
         """Logits of latents ``z``; ``skips``: the image encoder's stage outputs (with
