@@ -118,6 +118,8 @@ def test_paper_preset_after_a_dataset_preset_restores_the_paper_recipe():
     m = config.model
     assert (m.latent_factor, m.prediction, m.decoder_input) == ([16, 16], "eps", "z_minus_eps")
     assert (m.sampling_path_share, m.dropout, m.max_attention_tokens) == (0.0, 0.2, None)
+    assert (m.image_latent_channels, m.label_latent_channels) == (1, 1)
+    assert (m.decoder_image_skips, m.stem_stride) == (False, 1)
     assert config.data.size == [224, 224] and m.num_classes == 4
 
 
@@ -172,7 +174,13 @@ def test_image_latent_channels_is_checked_and_a_config_from_before_it_loads_with
     del raw["model"]["image_latent_channels"]  # a run folder written before the key: the paper's
     assert Config.from_dict(raw).model.image_latent_channels == 1
     raw["model"]["image_latent_channels"] = 0
-    with pytest.raises(LDSegError, match="image_latent_channels must be at least 1"):
+    with pytest.raises(LDSegError, match="image_latent_channels and label_latent_channels"):
+        Config.from_dict(raw)
+    raw["model"]["image_latent_channels"] = 1
+    del raw["model"]["label_latent_channels"]  # before the key: the paper's one channel
+    assert Config.from_dict(raw).model.label_latent_channels == 1
+    raw["model"]["label_latent_channels"] = 0
+    with pytest.raises(LDSegError, match="image_latent_channels and label_latent_channels"):
         Config.from_dict(raw)
     preset = tmp_path / "preset.yaml"  # a preset without the key takes the default
     preset.write_text("train: {epochs: 3}\n")

@@ -28,7 +28,12 @@ PRECISIONS, CACHE_MODES = ("fp32", "bf16", "fp16"), ("auto", "memory", "lazy")
 SLICINGS = ("none", "2d")
 # Keys absent from older run folders, with the value they had there.
 NEWER_DATA_KEYS = {"slicing": "none", "slice_axis": None, "cache": "auto", "folds": 0, "fold": 0}
-NEWER_MODEL_KEYS = {"image_latent_channels": 1, "decoder_image_skips": False, "stem_stride": 1}
+NEWER_MODEL_KEYS = {
+    "image_latent_channels": 1,
+    "label_latent_channels": 1,
+    "decoder_image_skips": False,
+    "stem_stride": 1,
+}
 
 
 @dataclass
@@ -54,6 +59,7 @@ class ModelConfig:
     timestep_share: float = 0.0
     sampling_path_share: float = 0.5  # the paper: 0.0
     max_attention_tokens: int | None = 1024  # the paper: None (attention at every size)
+    label_latent_channels: int = 1  # z_l's channels, the shape latent (the paper: 1)
     image_latent_channels: int = 8  # z_i's channels, the denoiser's condition (the paper: 1)
     decoder_image_skips: bool = True  # the label decoder takes image-encoder skips (paper: no)
     stem_stride: int = 2  # the encoders start by 2x2 average pooling (the paper: 1, none)
@@ -212,8 +218,8 @@ class Config:
             problems.append(f"model.prediction must be one of {PREDICTION_TYPES}")
         if not (0 <= self.model.timestep_share <= 1 and 0 <= self.model.sampling_path_share <= 1):
             problems.append("model.timestep_share and model.sampling_path_share must lie in [0, 1]")
-        if self.model.image_latent_channels < 1:
-            problems.append("model.image_latent_channels must be at least 1")
+        if self.model.image_latent_channels < 1 or self.model.label_latent_channels < 1:
+            problems.append("model.image_latent_channels and label_latent_channels must be >= 1")
         if self.model.stem_stride not in (1, 2):
             problems.append("model.stem_stride must be 1 or 2")
         if self.data.intensity not in INTENSITY_MODES:

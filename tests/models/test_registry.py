@@ -4,7 +4,7 @@
 import pytest
 import torch
 
-from ldseg.models import MODEL_NAMES, MODELS, Segmenter, build_model
+from ldseg.models import MODEL_NAMES, MODELS, Segmenter, as_built, build_model
 from tests.helpers import tiny_config
 
 DIFFUSION = {"ldseg", "ldseg-ld", "ldseg-id", "ldseg-ld-id", "pixel-diffusion", "two-stage"}
@@ -66,13 +66,18 @@ def test_every_ldseg_config_lever_reaches_the_model():
     m = config.model
     m.prediction, m.decoder_input, m.timestep_share, m.sampling_path_share = "v", "x0", 0.3, 0.7
     m.gamma, m.lam, m.dropout, m.image_latent_channels = 1.5, 0.5, 0.0, 3
+    m.label_latent_channels = 2
     config.sampling.steps = 3
     model = build_model(config)
-    assert model.image_encoder.out.out_channels == 3 and model.denoiser.inp.in_channels == 4
+    assert model.image_encoder.out.out_channels == 3 and model.denoiser.inp.in_channels == 5
+    assert model.label_encoder.out.out_channels == 2 and model.label_decoder.inp.in_channels == 2
     assert (model.prediction, model.decoder_input) == ("v", "x0")
     assert (model.timestep_share, model.sampling_path_share) == (0.3, 0.7)
     assert (model.gamma, model.lam) == (1.5, 0.5)
     assert model.focus_timesteps == [1000, 500, 1] and model.make_sampler().prediction == "v"
     assert all(not isinstance(x, torch.nn.Dropout) or x.p == 0 for x in model.modules())
     config.model.name = "ldseg-id"  # the downsampled image is the one-channel condition
-    assert build_model(config).denoiser.inp.in_channels == 2
+    assert build_model(config).denoiser.inp.in_channels == 3
+    config.model.name = "ldseg-ld"  # the downsampled mask is the one-channel shape latent
+    assert build_model(config).denoiser.inp.in_channels == 4
+    assert as_built(config).model.label_latent_channels == 1

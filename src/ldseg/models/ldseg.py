@@ -58,8 +58,8 @@ class LDSeg(Segmenter):
         max_attention_tokens, input_size: the image encoder keeps a self-attention block
             only where an ``input_size`` input leaves at most that many positions (None: all,
             the paper).
-        image_latent_channels: channels of the image latent ``z_i`` that conditions the
-            denoiser (the paper: 1); the label latent keeps one.
+        label_latent_channels, image_latent_channels: channels of the shape latent ``z_l``
+            and of the image latent ``z_i`` that conditions the denoiser (the paper: 1 each).
         decoder_image_skips: the label decoder also takes the image encoder's stage outputs
             as U-Net skips (the paper: False, the decoder sees the latent alone).
         stem_stride: the encoders start with an average pooling by this on every axis whose
@@ -93,6 +93,7 @@ class LDSeg(Segmenter):
         sampling_path_share: float = 0.0,
         max_attention_tokens: int | None = None,
         input_size: Sequence[int] | None = None,
+        label_latent_channels: int = 1,
         image_latent_channels: int = 1,
         decoder_image_skips: bool = False,
         stem_stride: int = 1,
@@ -131,7 +132,8 @@ class LDSeg(Segmenter):
         self.train_sampler = self.make_sampler("ddim", sampling_steps)
         self.focus_timesteps = self.make_sampler(sampler, sampling_steps).timesteps.tolist()
         geometry = (channels, strides, dropout)
-        self.label_encoder = LabelEncoder(spatial_dims, num_classes, *geometry, stem)
+        self.latent_channels = latents = label_latent_channels
+        self.label_encoder = LabelEncoder(spatial_dims, num_classes, *geometry, stem, latents)
         self.image_encoder = ImageEncoder(
             spatial_dims, in_channels, channels, strides, num_heads, dropout,
             max_attention_tokens, input_size, image_latent_channels, stem,
@@ -143,9 +145,10 @@ class LDSeg(Segmenter):
             num_res_blocks,
             num_heads,
             condition_channels=image_latent_channels,
+            latent_channels=latents,
         )
         self.label_decoder = LabelDecoder(
-            spatial_dims, num_classes, *geometry, decoder_image_skips, stem
+            spatial_dims, num_classes, *geometry, decoder_image_skips, stem, latents
         )
         self.dice_loss = DiceLoss(to_onehot_y=True, softmax=True)
 
@@ -154,8 +157,9 @@ class LDSeg(Segmenter):
         check_divisible(spatial_shape, self.latent_factor)
 
     def noise_shape(self, spatial_shape: Sequence[int]) -> tuple[int, ...]:
-        """The latent's shape ``(1, *spatial_shape / latent_factor)``: where sampling starts."""
-        return (1, *(s // f for s, f in zip(spatial_shape, self.latent_factor, strict=True)))
+        """The latent's shape ``(C_l, *spatial_shape / latent_factor)``: where sampling starts."""
+        sizes = (s // f for s, f in zip(spatial_shape, self.latent_factor, strict=True))
+        return (self.latent_channels, *sizes)
 
     def decode(self, states: Sequence[torch.Tensor], image: torch.Tensor) -> list[torch.Tensor]:
         """The label decoder's softmax of each latent of ``image`` (encoded once)."""
@@ -283,7 +287,8 @@ class LDSeg(Segmenter):
         """
         self.check_size(image.shape[2:])
         z_i, skips = self.encode_image(image)
-        z = noise if noise is not None else self._noise_like(z_i[:, :1], generator)
+        shape = (image.shape[0], *self.noise_shape(image.shape[2:]))
+        z = noise if noise is not None else self._noise_like(z_i.new_empty(shape), generator)
         z = self.reverse(z_i, z, sampler, generator, restandardize, trajectory)
         return self.label_decoder(z, skips).softmax(dim=1)
 

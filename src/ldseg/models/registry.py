@@ -60,6 +60,7 @@ def _latent_diffusion(config: Config, cls: type[LDSeg] = LDSeg) -> LDSeg:
         sampling_path_share=m.sampling_path_share,
         max_attention_tokens=m.max_attention_tokens,
         input_size=config.data.size,
+        label_latent_channels=m.label_latent_channels,
         image_latent_channels=m.image_latent_channels,
         decoder_image_skips=m.decoder_image_skips,
         stem_stride=m.stem_stride,
@@ -124,9 +125,11 @@ MODEL_NAMES = tuple(MODELS)
 # there is one channel and no stage outputs; the two-stage autoencoder is trained before the
 # image encoder exists, so its decoder takes no image skips
 _NO_IMAGE_ENCODER = {"image_latent_channels": 1, "decoder_image_skips": False}
+_NO_LABEL_ENCODER = {"label_latent_channels": 1}
 FIXED_KEYS: dict[str, dict[str, object]] = {
+    "ldseg-ld": _NO_LABEL_ENCODER,
     "ldseg-id": _NO_IMAGE_ENCODER,
-    "ldseg-ld-id": _NO_IMAGE_ENCODER,
+    "ldseg-ld-id": {**_NO_LABEL_ENCODER, **_NO_IMAGE_ENCODER},
     "two-stage": {"decoder_image_skips": False},
 }
 

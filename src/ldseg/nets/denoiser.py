@@ -59,6 +59,7 @@ class LatentDenoiser(nn.Module):
         num_heads: attention heads.
         dropout: dropout inside the residual blocks.
         condition_channels: channels of ``z_i``.
+        latent_channels: channels of ``z_t`` and of the prediction.
     """
 
     def __init__(
@@ -70,6 +71,7 @@ class LatentDenoiser(nn.Module):
         num_heads: int = 4,
         dropout: float = 0.0,
         condition_channels: int = 1,
+        latent_channels: int = 1,
     ) -> None:
         super().__init__()
         if len(attention) != len(channels):
@@ -80,7 +82,7 @@ class LatentDenoiser(nn.Module):
             nn.SiLU(),
             nn.Linear(self.time_dim, self.time_dim),
         )
-        self.inp = conv(spatial_dims, 1 + condition_channels, channels[0])
+        self.inp = conv(spatial_dims, latent_channels + condition_channels, channels[0])
 
         def level(in_ch: int, out_ch: int, attend: bool) -> nn.ModuleList:
             mods: list[nn.Module] = [
@@ -118,7 +120,7 @@ class LatentDenoiser(nn.Module):
             if i > 0:
                 self.upsample.append(conv(spatial_dims, ch, ch, 3))
         self.out_norm = group_norm(ch)
-        self.out = conv(spatial_dims, ch, 1)
+        self.out = conv(spatial_dims, ch, latent_channels)
         nn.init.zeros_(self.out.weight)
         nn.init.zeros_(self.out.bias)
         self.num_res_blocks = num_res_blocks

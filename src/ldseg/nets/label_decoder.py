@@ -29,6 +29,7 @@ class LabelDecoder(nn.Module):
         image_skips: take the image encoder's stage outputs (widths ``channels``) as skips.
         stem: the encoders' stem pooling; when not 1, a transposed convolution returns the last
             block's output to full resolution and a 3x3 convolution gives the logits.
+        latent_channels: channels of the latent it decodes (the paper: 1).
     """
 
     def __init__(
@@ -40,11 +41,12 @@ class LabelDecoder(nn.Module):
         dropout: float = 0.2,
         image_skips: bool = False,
         stem: Sequence[int] | None = None,
+        latent_channels: int = 1,
     ) -> None:
         super().__init__()
         self.image_skips = image_skips
         widen = 2 if image_skips else 1
-        self.inp = conv(spatial_dims, 1, channels[-1], kernel=3)
+        self.inp = conv(spatial_dims, latent_channels, channels[-1], kernel=3)
         self.inp_block = ResidualBlock(spatial_dims, channels[-1], channels[-1], 1, dropout)
         self.up = nn.ModuleList()
         self.blocks = nn.ModuleList()

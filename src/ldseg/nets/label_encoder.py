@@ -1,4 +1,4 @@
-"""Label encoder f_le: a mask to its standardised one-channel latent z_l0 (the shape manifold)."""
+"""Label encoder f_le: a mask to its standardised latent z_l0 (the shape manifold)."""
 
 from __future__ import annotations
 
@@ -15,8 +15,8 @@ class LabelEncoder(nn.Module):
     """ResUNet-style encoder without skips that maps a one-hot mask to ``z_l0``.
 
     Zaman et al. 2024, Sec. III-D: residual blocks with four downsamplings, a 1x1 convolution
-    to one latent channel, then a normalisation that gives every sample mean 0 and std 1, the
-    statistics of the diffusion prior.
+    to one latent channel (``latent_channels``), then a normalisation that gives every sample
+    mean 0 and std 1, the statistics of the diffusion prior.
 
     Args:
         spatial_dims: 2 or 3.
@@ -25,6 +25,7 @@ class LabelEncoder(nn.Module):
         strides: per-stage strides (see ``stage_strides``).
         dropout: dropout inside the residual blocks.
         stem: the stem's average pooling per axis (None or 1: none, the paper).
+        latent_channels: channels of ``z_l0`` (the paper: 1).
     """
 
     def __init__(
@@ -35,12 +36,13 @@ class LabelEncoder(nn.Module):
         strides: Sequence[Sequence[int]],
         dropout: float = 0.2,
         stem: Sequence[int] | None = None,
+        latent_channels: int = 1,
     ) -> None:
         super().__init__()
         self.num_classes = num_classes
         self.stages = encoder_stages(spatial_dims, num_classes, channels, strides, dropout, stem)
         self.out_norm = norm(spatial_dims, channels[-1])
-        self.out = conv(spatial_dims, channels[-1], 1, kernel=1)
+        self.out = conv(spatial_dims, channels[-1], latent_channels, kernel=1)
 
     def forward(self, mask: torch.Tensor) -> torch.Tensor:
         """Encode a mask of class indices ``(B, 1, *S)`` or one-hot ``(B, C, *S)``."""
