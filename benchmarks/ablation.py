@@ -40,6 +40,7 @@ LEVERS = {
     "dropout0": ["model.dropout"],  # 0.2 -> 0
     "attention": ["model.max_attention_tokens"],  # every size -> at most 1024 tokens
     "zi8": ["model.image_latent_channels"],  # a 1-channel image latent -> 8 channels
+    "zl4": ["model.label_latent_channels"],  # a 1-channel shape latent -> 4 channels
     "skips": ["model.decoder_image_skips"],  # the decoder sees the latent alone -> image skips too
     "stem": ["model.stem_stride"],  # a full-resolution first block -> stride 2
 }

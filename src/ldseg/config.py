@@ -59,7 +59,7 @@ class ModelConfig:
     timestep_share: float = 0.0
     sampling_path_share: float = 0.5  # the paper: 0.0
     max_attention_tokens: int | None = 1024  # the paper: None (attention at every size)
-    label_latent_channels: int = 1  # z_l's channels, the shape latent (the paper: 1)
+    label_latent_channels: int = 4  # z_l's channels, the shape latent (the paper: 1)
     image_latent_channels: int = 8  # z_i's channels, the denoiser's condition (the paper: 1)
     decoder_image_skips: bool = True  # the label decoder takes image-encoder skips (paper: no)
     stem_stride: int = 2  # the encoders start by 2x2 average pooling (the paper: 1, none)

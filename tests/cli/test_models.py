@@ -39,14 +39,15 @@ def train_and_predict(datasets, name, dims):
     assert recorded["name"] == name
     # the config records what was built: the default, or the keys these models fix
     built = {
-        "ldseg": (8, True),
-        "ldseg-id": (1, False),
-        "ldseg-ld-id": (1, False),
-        "two-stage": (8, False),
+        "ldseg": (8, True, 4),
+        "ldseg-ld": (8, True, 1),
+        "ldseg-id": (1, False, 4),
+        "ldseg-ld-id": (1, False, 1),
+        "two-stage": (8, False, 4),
     }
     if name in built:
-        keys = (recorded["image_latent_channels"], recorded["decoder_image_skips"])
-        assert keys == built[name]
+        keys = ("image_latent_channels", "decoder_image_skips", "label_latent_channels")
+        assert tuple(recorded[key] for key in keys) == built[name]
     args = ["predict", "--run", str(run), "--input", str(data[dims] / "images")]
     assert main([*args, "--out", str(pred), "--steps", "2"]) == 0
     return run, pred
