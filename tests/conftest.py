@@ -37,10 +37,10 @@ def tiny_run(tmp_path_factory):
     data = tiny_dataset(root / "train", num_cases=12, size=(32, 32))
     config = tiny_config(epochs=30, lr=5e-3, ema_decay=0.9)
     config.model.channels = [8, 16, 8]
-    # The paper's one-channel image latent, full-resolution first block and skip-free decoder:
-    # with them this tiny run's masks differ by image and hold several class-2 components,
-    # which the prediction and post-processing tests rely on.
-    config.model.image_latent_channels = 1
+    # The paper's one-channel image and shape latents, full-resolution first block and
+    # skip-free decoder: with them this tiny run's masks differ by image and hold several
+    # class-2 components, which the prediction and post-processing tests rely on.
+    config.model.image_latent_channels = config.model.label_latent_channels = 1
     config.model.stem_stride, config.model.decoder_image_skips = 1, False
     with one_thread():
         train(config, find_pairs(data), None, root / "run", progress=False)

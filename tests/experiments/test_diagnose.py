@@ -35,7 +35,7 @@ def test_diagnose_matches_a_recomputation(tiny_run, test_data, tmp_path):
         auto.append(dice_iou(model.label_decoder(z0, skips).argmax(1)[0].numpy(), truth, 3)[0])
         probs, _ = predictor.pipeline(steps=2)(image[None], seeds=[0])  # predict's own path
         sampled.append(dice_iou(probs.argmax(1)[0].numpy(), truth, 3)[0])
-        eps = model.denoiser(torch.zeros_like(z_i[:, :1]), z_i, torch.tensor([1000]))
+        eps = model.denoiser(torch.zeros_like(z0), z_i, torch.tensor([1000]))
         x0 = -eps  # eps prediction at a zero latent: x0 = -sqrt(1 - abar_T) eps / sqrt(abar_T)
         x0 = (x0 - x0.mean()) / (x0.var(unbiased=False) + 1e-5).sqrt()
         t_map.append(dice_iou(model.label_decoder(x0, skips).argmax(1)[0].numpy(), truth, 3)[0])
