@@ -199,41 +199,35 @@ def test_sampler_of_another_prediction_type_is_refused():
 
 
 @pytest.mark.parametrize("spatial_dims", [2, 3])
-def test_a_wider_image_latent_conditions_a_one_channel_label_latent(spatial_dims):
-    model = small_model(spatial_dims, image_latent_channels=4, sampling_path_share=1.0)
+@pytest.mark.parametrize(("image_channels", "label_channels"), [(4, 1), (1, 3)])
+def test_image_and_shape_latents_of_several_channels_train_and_sample(
+    spatial_dims, image_channels, label_channels
+):
+    model = small_model(
+        spatial_dims,
+        image_latent_channels=image_channels,
+        label_latent_channels=label_channels,
+        sampling_path_share=0.5,
+    )
     torch.nn.init.normal_(model.denoiser.out.weight, std=0.1)  # zero at init: no gradient
     size = (32,) * spatial_dims
+    grid = tuple(s // 16 for s in size)
     image, mask = torch.rand(2, 1, *size), torch.randint(0, 3, (2, 1, *size))
-    assert model.image_encoder(image).shape == (2, 4, *(s // 16 for s in size))
-    assert model.label_encoder(mask).shape == (2, 1, *(s // 16 for s in size))
-    loss = model(image, mask, generator=[torch.Generator().manual_seed(s) for s in (1, 2)])
-    loss.total.backward()  # every channel of z_i reaches the denoiser's input
-    assert (model.image_encoder.out.weight.grad.flatten(1).abs().sum(1) > 0).all()
-    model.eval()
-    noise = torch.randn(2, *model.noise_shape(size))
-    assert noise.shape[1] == 1
-    probs = model.sample(image, model.make_sampler("ddim", 2), noise=noise)
-    assert probs.shape == (2, 3, *size)
-    drawn = model.sample(image, model.make_sampler("ddim", 2), torch.Generator().manual_seed(0))
-    assert drawn.shape == (2, 3, *size)
-
-
-@pytest.mark.parametrize("spatial_dims", [2, 3])
-def test_a_several_channel_label_latent_is_encoded_denoised_sampled_and_decoded(spatial_dims):
-    model = small_model(spatial_dims, label_latent_channels=3, sampling_path_share=0.5)
-    torch.nn.init.normal_(model.denoiser.out.weight, std=0.1)  # zero at init: no gradient
-    size = (32,) * spatial_dims
-    image, mask = torch.rand(2, 1, *size), torch.randint(0, 3, (2, 1, *size))
+    assert model.image_encoder(image).shape == (2, image_channels, *grid)
     z0 = model.label_encoder(mask)
-    assert z0.shape == (2, 3, *(s // 16 for s in size))
+    assert z0.shape == (2, label_channels, *grid)
     assert torch.allclose(z0.flatten(1).std(1, unbiased=False), torch.ones(2), atol=1e-3)
-    assert model.noise_shape(size) == (3, *(s // 16 for s in size))
+    assert model.noise_shape(size) == (label_channels, *grid)
     loss = model(image, mask, generator=[torch.Generator().manual_seed(s) for s in (1, 2)])
-    loss.total.backward()  # every latent channel is denoised and decoded
-    assert (model.denoiser.out.weight.grad.flatten(1).abs().sum(1) > 0).all()
+    loss.total.backward()  # every channel of z_i and of the shape latent gets a gradient
+    for weight in (model.image_encoder.out.weight, model.denoiser.out.weight):
+        assert (weight.grad.flatten(1).abs().sum(1) > 0).all()
     assert (model.label_encoder.out.weight.grad.flatten(1).abs().sum(1) > 0).all()
     assert (model.label_decoder.inp.weight.grad.transpose(0, 1).flatten(1).abs().sum(1) > 0).all()
     model.eval()
+    noise = torch.randn(2, *model.noise_shape(size))
+    probs = model.sample(image, model.make_sampler("ddim", 2), noise=noise)
+    assert probs.shape == (2, 3, *size)
     drawn = model.sample(image, model.make_sampler("ddim", 2), torch.Generator().manual_seed(0))
     assert drawn.shape == (2, 3, *size)
     torch.testing.assert_close(drawn.sum(1), torch.ones(2, *size))
