@@ -207,7 +207,7 @@ def test_image_and_shape_latents_of_several_channels_train_and_sample(
         spatial_dims,
         image_latent_channels=image_channels,
         label_latent_channels=label_channels,
-        sampling_path_share=0.5,
+        sampling_path_share=1.0,
     )
     torch.nn.init.normal_(model.denoiser.out.weight, std=0.1)  # zero at init: no gradient
     size = (32,) * spatial_dims

@@ -15,8 +15,8 @@ class LabelEncoder(nn.Module):
     """ResUNet-style encoder without skips that maps a one-hot mask to ``z_l0``.
 
     Zaman et al. 2024, Sec. III-D: residual blocks with four downsamplings, a 1x1 convolution
-    to one latent channel (``latent_channels``), then a normalisation that gives every sample
-    mean 0 and std 1, the statistics of the diffusion prior.
+    to the latent's channels (one in the paper, ``latent_channels`` here), then a normalisation
+    that gives every sample mean 0 and std 1, the statistics of the diffusion prior.
 
     Args:
         spatial_dims: 2 or 3.
