@@ -5,8 +5,10 @@
     python benchmarks/train_step.py --before /tmp/before/src
     python benchmarks/train_step.py --quick                # seconds: the harness, not a result
 
-One step is forward (the training loss) + backward + an AdamW step at the preset's batch size
-and the training-crop size of ``accuracy.py``'s ``DATASETS`` (the preset and its size), on
+One step is what the trainer does per batch: forward (the training loss), backward, the
+trainer's optimiser step (``ldseg.training.trainer.build_optimizer``; plain Adam in trees that
+predate it) and the EMA update of the model's ``ema_target``, at the preset's batch size and
+the training-crop size of ``accuracy.py``'s ``DATASETS`` (the preset and its size), on
 random inputs: the time does not depend on the values. Each measurement runs in a fresh
 subprocess that imports ``ldseg`` from the given source tree (recorded as ``ldseg_file``):
 two warm-up steps, then the median of ``--repeats`` timed steps. With ``--before`` the trees
@@ -42,6 +44,8 @@ def worker(job: dict) -> dict:
     import ldseg
     from ldseg.config import Config
     from ldseg.models import build_model
+    from ldseg.training import trainer
+    from ldseg.training.ema import ema_model
 
     in_channels, num_classes, size = job["in_channels"], job["num_classes"], job["size"]
     config = Config.load_presets([ROOT / "configs" / job["preset"]])
@@ -52,16 +56,24 @@ def worker(job: dict) -> dict:
     config.data.size = size or config.data.size
     torch.manual_seed(0)
     model = build_model(config).train()
-    optimizer = torch.optim.AdamW(model.parameters(), lr=1e-4)
+    lr = config.train.lr
+    if hasattr(trainer, "build_optimizer"):
+        optimizer = trainer.build_optimizer(model, lr)
+    else:  # the trainer's optimiser before build_optimizer existed
+        optimizer = torch.optim.Adam(model.parameters(), lr=lr)
+    target = model.ema_target and model.get_submodule(model.ema_target)
+    ema = ema_model(target, config.train.ema_decay) if target else None
     batch = config.train.batch_size
     image = torch.randn(batch, in_channels, *config.data.size)
     mask = torch.randint(0, num_classes, (batch, 1, *config.data.size))
 
     def step() -> float:
         start = time.perf_counter()
-        optimizer.zero_grad()
+        optimizer.zero_grad(set_to_none=True)
         model(image, mask).total.backward()
         optimizer.step()
+        if ema is not None:
+            ema.update_parameters(target)
         return time.perf_counter() - start
 
     for _ in range(2):
