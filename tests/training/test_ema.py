@@ -10,9 +10,9 @@ from ldseg.training.ema import ema_model
 def test_ema_follows_the_warm_up_recurrence():
     torch.manual_seed(0)
     net = nn.Sequential(nn.Linear(3, 4), nn.BatchNorm1d(4))
-    ema = ema_model(net, decay=0.9)
+    ema = ema_model(net, decay=0.7)
     expected = None
-    for n in range(30):  # past the warm-up: (1 + n) / (10 + n) exceeds 0.9 from n = 81 on
+    for n in range(30):  # the warm-up, then the decay: (1 + n) / (10 + n) >= 0.7 from n = 20
         with torch.no_grad():
             for tensor in net.state_dict().values():
                 tensor.copy_(torch.randint_like(tensor, 0, 50))
@@ -20,7 +20,7 @@ def test_ema_follows_the_warm_up_recurrence():
         if expected is None:  # the first update copies
             expected = {k: v.double() for k, v in current.items()}
         else:
-            d = min(0.9, (1 + n) / (10 + n))
+            d = min(0.7, (1 + n) / (10 + n))
             for k, v in current.items():
                 step = d * expected[k] + (1 - d) * v.double()
                 expected[k] = step if v.is_floating_point() else step.trunc()
