@@ -6,8 +6,8 @@
     python benchmarks/train_step.py --quick                # seconds: the harness, not a result
 
 One step is what the trainer does per batch: forward (the training loss), backward, the
-trainer's optimiser step (``ldseg.training.trainer.build_optimizer``; plain Adam in trees that
-predate it) and the EMA update of the model's ``ema_target``, at the preset's batch size and
+trainer's optimiser step (``ldseg.training.optimizer.build_optimizer``; plain Adam in trees
+that predate it) and the EMA update of the model's ``ema_target``, at the preset's batch size and
 the training-crop size of ``accuracy.py``'s ``DATASETS`` (the preset and its size), on
 random inputs: the time does not depend on the values. Each measurement runs in a fresh
 subprocess that imports ``ldseg`` from the given source tree (recorded as ``ldseg_file``):
@@ -44,8 +44,14 @@ def worker(job: dict) -> dict:
     import ldseg
     from ldseg.config import Config
     from ldseg.models import build_model
-    from ldseg.training import trainer
     from ldseg.training.ema import ema_model
+
+    try:
+        from ldseg.training.optimizer import build_optimizer
+    except ModuleNotFoundError:  # a tree before it: the trainer's plain Adam
+
+        def build_optimizer(model: torch.nn.Module, lr: float) -> torch.optim.Optimizer:
+            return torch.optim.Adam(model.parameters(), lr=lr)
 
     in_channels, num_classes, size = job["in_channels"], job["num_classes"], job["size"]
     config = Config.load_presets([ROOT / "configs" / job["preset"]])
@@ -56,11 +62,7 @@ def worker(job: dict) -> dict:
     config.data.size = size or config.data.size
     torch.manual_seed(0)
     model = build_model(config).train()
-    lr = config.train.lr
-    if hasattr(trainer, "build_optimizer"):
-        optimizer = trainer.build_optimizer(model, lr)
-    else:  # the trainer's optimiser before build_optimizer existed
-        optimizer = torch.optim.Adam(model.parameters(), lr=lr)
+    optimizer = build_optimizer(model, config.train.lr)
     target = model.ema_target and model.get_submodule(model.ema_target)
     ema = ema_model(target, config.train.ema_decay) if target else None
     batch = config.train.batch_size
