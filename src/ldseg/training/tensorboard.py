@@ -84,13 +84,12 @@ class TensorBoardLog:
         model.eval()
         device = next(model.parameters()).device
         sampler = model.make_sampler(cfg.sampling.sampler, cfg.sampling.steps)
-        generator = torch.Generator(device).manual_seed(cfg.train.seed)
         fig = Figure(figsize=(3 * len(cases), 3.4), layout="constrained")
         axes = fig.subplots(1, len(cases), squeeze=False)[0]
         with using_ema(model, ema):
             pipeline = SegmentationPipeline(model, sampler, cfg.data)
             for ax, case in zip(axes, cases, strict=True):
-                probs, _ = pipeline(case["image"][None].to(device), generator=generator)
+                probs, _ = pipeline(case["image"][None].to(device), seeds=[cfg.train.seed])
                 prediction = probs.argmax(1)[0].cpu().numpy()
                 image, truth = case["image"].numpy(), case["mask"][0].numpy()
                 draw_overlay(ax, image, prediction, truth, str(case["stem"]))

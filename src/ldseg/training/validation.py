@@ -4,7 +4,7 @@ sampler through the same pipeline that prediction uses."""
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 
 import numpy as np
 import torch
@@ -50,6 +50,19 @@ def hold_out(
     return list(train_pairs), list(val_pairs), None
 
 
+def same_shape_batches(samples: Sequence[dict], batch_size: int) -> Iterator[list[dict]]:
+    """Consecutive samples of one image shape, at most ``batch_size`` at a time (the slices of
+    a volume share its grid; native grids of different cases do not)."""
+    batch: list[dict] = []
+    for case in samples:
+        if batch and (len(batch) == batch_size or case["image"].shape != batch[0]["image"].shape):
+            yield batch
+            batch = []
+        batch.append(case)
+    if batch:
+        yield batch
+
+
 @torch.no_grad()
 def validate(
     model: Segmenter,
@@ -59,20 +72,20 @@ def validate(
     batch_size: int = 8,
 ) -> np.ndarray:
     """Per-class Dice (mean over cases, empty-in-both left out) of preprocessed samples with the
-    configured sampler, the noise of every batch drawn from one generator seeded by the run's
-    seed. With ``ema`` the model samples with it in place of its ``ema_target``."""
+    configured sampler, every case from the noise of the run's seed, as ``ldseg predict``
+    draws it. So samples of one shape are batched, and their sliding windows share model calls,
+    without changing a result. With ``ema`` the model samples with it in place of its
+    ``ema_target``."""
     model.eval()
     sampler = model.make_sampler(config.sampling.sampler, config.sampling.steps)
     device = next(model.parameters()).device
-    generator = torch.Generator(device).manual_seed(config.train.seed)
-    batch_size = batch_size if config.data.resize else 1  # native grids differ in size
     scores = []
     with using_ema(model, ema):
         pipeline = SegmentationPipeline(model, sampler, config.data)
-        for start in range(0, len(samples), batch_size):
-            batch = samples[start : start + batch_size]
+        for batch in same_shape_batches(samples, batch_size):
             images = torch.stack([c["image"] for c in batch]).to(device)
-            probs, _ = pipeline(images, generator=generator, batch_size=batch_size)
+            seeds = [config.train.seed] * len(batch)
+            probs, _ = pipeline(images, seeds=seeds, batch_size=batch_size)
             for pred, case in zip(probs.argmax(1).cpu(), batch, strict=True):
                 scores.append(dice_iou(pred.numpy(), case["mask"][0].numpy(), model.num_classes)[0])
     return class_statistics(scores)[0] if scores else np.array([])
