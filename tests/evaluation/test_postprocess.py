@@ -1,9 +1,14 @@
-"""Largest-component post-processing: chosen for a class only where it raises that class's
-validation Dice, and applied to that class alone."""
+"""Largest-component post-processing: the largest foreground region first, where it raises the
+mean foreground Dice; then a class's largest component, where it raises that class's validation
+Dice, applied to that class alone."""
 
 import numpy as np
 
-from ldseg.evaluation.postprocess import decide_postprocessing, keep_largest_component
+from ldseg.evaluation.postprocess import (
+    FOREGROUND,
+    decide_postprocessing,
+    keep_largest_component,
+)
 
 
 def _cases() -> tuple[list[np.ndarray], list[np.ndarray]]:
@@ -49,3 +54,39 @@ def test_diagonal_neighbours_are_one_component_and_absent_classes_are_not_chosen
     empty = [np.zeros((8, 8), np.uint8)]
     decision = decide_postprocessing(empty, empty, num_classes=2)
     assert decision["keep_largest_component"] == [] and decision["dice_before"] == [None]
+
+
+def _stray_blob_cases() -> tuple[list[np.ndarray], list[np.ndarray]]:
+    """A heart-like object (class 1 ring around class 2) predicted right, plus a stray class-2
+    blob far away that is larger than the true class 2 (as ldseg's LV on the stomach in ACDC)."""
+    truths, predictions = [], []
+    for shift in (0, 3):
+        truth = np.zeros((40, 40), np.uint8)
+        truth[4 + shift : 14 + shift, 4:14] = 1
+        truth[7 + shift : 11 + shift, 7:11] = 2
+        prediction = truth.copy()
+        prediction[25:35, 25:33] = 2  # 80 voxels against the true 16
+        truths.append(truth)
+        predictions.append(prediction)
+    return predictions, truths
+
+
+def test_the_largest_foreground_region_goes_first_and_removes_a_stray_blob():
+    predictions, truths = _stray_blob_cases()
+    region = keep_largest_component(predictions[0], [FOREGROUND])
+    np.testing.assert_array_equal(region, truths[0])
+    # class 2 alone would keep the stray blob, the largest of its components, and lose the truth
+    assert (keep_largest_component(predictions[0], [2])[truths[0] == 2] == 0).all()
+    np.testing.assert_array_equal(keep_largest_component(predictions[0], [2, FOREGROUND]), region)
+    decision = decide_postprocessing(predictions, truths, num_classes=3)
+    assert decision["keep_largest_component"] == [FOREGROUND]  # no class step adds anything
+    assert decision["foreground_dice_region"] == 1.0 > decision["foreground_dice_before"]
+    assert decision["dice_after"] == [1.0, 1.0]
+
+
+def test_the_region_step_is_not_chosen_where_it_removes_true_tissue():
+    """``_cases``: the class-2 squares lie apart from class 1, so one region would lose them."""
+    predictions, truths = _cases()
+    decision = decide_postprocessing(predictions, truths, num_classes=3)
+    assert FOREGROUND not in decision["keep_largest_component"]
+    assert decision["foreground_dice_region"] < decision["foreground_dice_before"]

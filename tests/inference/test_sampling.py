@@ -73,6 +73,9 @@ def test_predict_applies_the_recorded_decision_only(tiny_run, test_data, tmp_pat
     RunFolder(run).write_postprocessing({"keep_largest_component": [2]}, "last")
     assert Predictor.from_run(run, "last").keep_largest == [2]
     assert Predictor.from_run(run).keep_largest == []
+    RunFolder(run).write_postprocessing({"keep_largest_component": [0, 2]})  # 0: the foreground
+    region = Predictor.from_run(run).predict_array(image).mask
+    np.testing.assert_array_equal(region, keep_largest_component(plain, [0, 2]))
     RunFolder(run).write_postprocessing({"keep_largest_component": [2]})
 
     args = ["predict", "--run", str(run), "--input", str(test_data / "images")]

@@ -1,8 +1,10 @@
-"""Training ends by deciding the largest-component post-processing on its validation cases,
-predicted as ``predict`` does with the best weights, and records it in the run folder."""
+"""Training ends by deciding the largest-component post-processing on its validation cases (a
+slice-wise run on its volumes), predicted as ``predict`` does with the best weights, and
+records it in the run folder."""
 
 import json
 
+import numpy as np
 import torch
 
 from ldseg.data.cases import load_cases
@@ -11,7 +13,7 @@ from ldseg.evaluation.postprocess import decide_postprocessing
 from ldseg.inference import Predictor
 from ldseg.runs import RunFolder
 from ldseg.training import train
-from ldseg.training.postprocess import record_postprocessing
+from ldseg.training.postprocess import as_volumes, record_postprocessing
 from tests.helpers import tiny_config, tiny_dataset, untrained_run
 
 
@@ -46,5 +48,24 @@ def test_native_grids_of_different_sizes_are_predicted_one_at_a_time(tmp_path):
         for shape in ((40, 36), (32, 48))
         for mask in [torch.randint(0, 3, (1, *shape), generator=generator)]
     ]
+    record_postprocessing(folder, cases, torch.device("cpu"))
+    assert json.loads(folder.postprocessing_path.read_text())["cases"] == 2
+
+
+def test_a_slice_wise_run_decides_on_its_volumes(tmp_path):
+    """``predict`` post-processes a slice-wise run's volumes whole, so the decision stacks the
+    validation slices back: two volumes of 3 and 2 slices are 2 cases, of 3 and 2 planes."""
+    folder = RunFolder(untrained_run(tmp_path / "run", data__resize=False, data__slicing="2d"))
+    generator = torch.Generator().manual_seed(0)
+    stems = ["patient001_frame01_z00", "patient001_frame01_z01", "patient001_frame01_z02"]
+    stems += ["patient002_frame01_z00", "patient002_frame01_z01"]
+    cases = [
+        {"image": torch.rand(1, 32, 32, generator=generator), "mask": mask, "stem": stem}
+        for stem in stems
+        for mask in [torch.randint(0, 3, (1, 32, 32), generator=generator)]
+    ]
+    volumes = as_volumes([c["mask"][0].numpy() for c in cases], stems)
+    assert [v.shape for v in volumes] == [(32, 32, 3), (32, 32, 2)]
+    np.testing.assert_array_equal(volumes[1][..., 0], cases[3]["mask"][0].numpy())
     record_postprocessing(folder, cases, torch.device("cpu"))
     assert json.loads(folder.postprocessing_path.read_text())["cases"] == 2

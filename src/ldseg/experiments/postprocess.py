@@ -26,8 +26,9 @@ def run_postprocess(
     command: str | None = None,
 ) -> dict:
     """Segment ``split`` of ``data`` (read with the run's data settings) as ``predict --seed``
-    does, without post-processing, at each case's own size; decide per foreground class whether
-    keeping only its largest connected component raises its mean Dice; write the decision to
+    does, without post-processing, at each case's own size; decide whether keeping only the
+    largest foreground region, then per foreground class its largest connected component,
+    raises the mean Dice (``decide_postprocessing``); write the decision to
     the run's ``postprocessing.json`` and ``results.json``."""
     predictor = Predictor.from_run(run, weights, postprocess=False)
     cases = run_cases(predictor, data, split, max_cases)
@@ -36,7 +37,7 @@ def run_postprocess(
     folder = RunFolder(run)
     folder.write_postprocessing(decision, weights)
     print(
-        f"{len(cases)} cases: keep the largest component of classes "
+        f"{len(cases)} cases: keep the largest component of classes (0: the foreground) "
         f"{decision['keep_largest_component'] or 'none'}; written to {folder.postprocessing_path}"
     )
     results = {"run": str(run), "data": str(data), "weights": weights, "seed": seed, **decision}

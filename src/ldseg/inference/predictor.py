@@ -34,8 +34,9 @@ class Predictor:
         mask = predictor.predict_array(image).mask      # image: (C, H, W) or (H, W)
         predictor.predict_file("case.png", "predictions/")
 
-    ``keep_largest``: the classes whose largest connected component alone the masks keep (the
-    run's ``postprocessing.json``, see ``ldseg.evaluation.postprocess``).
+    ``keep_largest``: the classes whose largest connected component alone the masks keep, 0 for
+    all foreground as one region (the run's ``postprocessing.json``, see
+    ``ldseg.evaluation.postprocess``).
     """
 
     def __init__(

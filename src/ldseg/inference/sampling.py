@@ -92,8 +92,9 @@ def predictions(
     moments: Moments, shapes: Sequence[Sequence[int]], keep_largest: Sequence[int] = ()
 ) -> list[Prediction]:
     """Each image's mean probabilities resized back to ``shapes[i]``, their argmax with only the
-    largest connected component of each class in ``keep_largest`` kept, and the per-pixel SD
-    of the predicted class's probability over the draws (with several samples)."""
+    largest connected component of each class in ``keep_largest`` kept (0: of the foreground),
+    and the per-pixel SD of the predicted class's probability over the draws (with several
+    samples)."""
     found = []
     for i, shape in enumerate(shapes):
         mean = resize_probabilities(moments.mean[i].float(), shape)

@@ -131,9 +131,9 @@ class RunFolder:
         return model, config
 
     def postprocessing(self, weights: str = "best") -> list[int]:
-        """The foreground classes whose largest connected component alone prediction with
-        ``weights`` keeps (``postprocessing.json``; none without the file, or when it was decided
-        with the other weights)."""
+        """The classes whose largest connected component alone prediction with ``weights``
+        keeps, 0 standing for all foreground as one region (``postprocessing.json``; none
+        without the file, or when it was decided with the other weights)."""
         path = self.postprocessing_path
         if not path.is_file():
             return []
@@ -146,10 +146,10 @@ class RunFolder:
         if decided_with != weights:
             return []
         valid = isinstance(classes, list) and all(type(c) is int for c in classes)
-        if not valid or not set(classes) <= set(range(1, num_classes)):
+        if not valid or not set(classes) <= set(range(num_classes)):
             raise RunFolderError(
-                f"{path}: keep_largest_component must list classes 1..{num_classes - 1}, "
-                f"got {classes!r}"
+                f"{path}: keep_largest_component must list classes 0..{num_classes - 1} "
+                f"(0: all foreground as one region), got {classes!r}"
             )
         return sorted(classes)
 

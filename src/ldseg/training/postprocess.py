@@ -1,9 +1,12 @@
 """The post-processing decision at the end of training: on the validation cases, predicted as
 ``predict`` does with the run's best weights (seed 0, the run's sampler and K, at the network's
-size), which classes gain from keeping only their largest connected component."""
+size), whether the largest foreground region and which classes gain from keeping only their
+largest connected component. A slice-wise run decides on its validation volumes, stacked
+from their slices, since ``predict`` post-processes whole volumes."""
 
 from __future__ import annotations
 
+import numpy as np
 import torch
 
 from ldseg.evaluation.postprocess import decide_postprocessing
@@ -28,5 +31,19 @@ def record_postprocessing(
         shapes = [tuple(images.shape[2:])] * len(group)
         masks += [p.mask for p in predictor.predict_batch(images, shapes, batch_size=batch_size)]
         truths += [case["mask"][0].numpy() for case in group]
+    if predictor.config.data.slicing == "2d":
+        stems = [str(case["stem"]) for case in cases]
+        masks, truths = as_volumes(masks, stems), as_volumes(truths, stems)
     decision = decide_postprocessing(masks, truths, predictor.config.model.num_classes)
     folder.write_postprocessing(decision)
+
+
+def as_volumes(slices: list[np.ndarray], stems: list[str]) -> list[np.ndarray]:
+    """Consecutive slices of one volume (stems ``<volume>_z00``, ``<volume>_z01``, ...) stacked
+    along a last axis, a volume each."""
+    volumes: list[list[np.ndarray]] = []
+    for i, stem in enumerate(stems):
+        if i == 0 or stem.rsplit("_", 1)[0] != stems[i - 1].rsplit("_", 1)[0]:
+            volumes.append([])
+        volumes[-1].append(slices[i])
+    return [np.stack(v, axis=-1) for v in volumes]
