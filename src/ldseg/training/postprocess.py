@@ -13,6 +13,7 @@ from ldseg.evaluation.postprocess import decide_postprocessing
 from ldseg.inference import Predictor
 from ldseg.runs import RunFolder
 from ldseg.training.samples import Samples
+from ldseg.training.validation import same_shape_batches
 
 
 def record_postprocessing(
@@ -23,10 +24,8 @@ def record_postprocessing(
     if not cases or not folder.weights_path("best").is_file():
         return
     predictor = Predictor.from_run(folder.path, "best", device, postprocess=False)
-    per_group = batch_size if predictor.config.data.resize else 1  # native grids differ in size
-    groups = [cases[i : i + per_group] for i in range(0, len(cases), per_group)]
     masks, truths = [], []
-    for group in groups:
+    for group in same_shape_batches(cases, batch_size):  # native grids differ in size
         images = torch.stack([case["image"] for case in group])
         shapes = [tuple(images.shape[2:])] * len(group)
         masks += [p.mask for p in predictor.predict_batch(images, shapes, batch_size=batch_size)]
