@@ -34,7 +34,9 @@ def keep_largest_component(mask: np.ndarray, classes: Sequence[int]) -> np.ndarr
     return kept
 
 
-def _class_dice(predictions: Sequence[np.ndarray], truths: Sequence[np.ndarray], n: int):
+def _class_dice(
+    predictions: Sequence[np.ndarray], truths: Sequence[np.ndarray], n: int
+) -> np.ndarray:
     """Per-class mean Dice over the cases, empty-in-both left out."""
     scores = [dice_iou(p, t, n)[0] for p, t in zip(predictions, truths, strict=True)]
     return class_statistics(scores)[0]
