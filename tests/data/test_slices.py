@@ -7,7 +7,7 @@ import torch
 from ldseg.config import DataConfig
 from ldseg.data.cases import load_cases
 from ldseg.data.layouts import find_pairs
-from ldseg.data.slices import slice_axis, volume_slices
+from ldseg.data.slices import slice_axis, slice_stems, volume_slices, volume_stem
 from ldseg.errors import DataError
 from tests.helpers import write_nifti, write_png
 
@@ -57,3 +57,9 @@ def test_a_2d_image_for_a_slice_wise_run_is_one_line_naming_it(tmp_path):
     with pytest.raises(DataError, match=r"a\.png: data\.slicing 2d segments volumes") as err:
         load_cases(find_pairs(tmp_path), data, progress=False)
     assert "\n" not in str(err.value)
+
+
+def test_a_slice_stem_gives_back_its_volume_stem():
+    stems = slice_stems("patient001_frame01", axis=2, count=12)
+    assert stems[3] == "patient001_frame01_z03"
+    assert {volume_stem(s) for s in stems} == {"patient001_frame01"}

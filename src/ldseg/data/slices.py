@@ -73,6 +73,12 @@ def slice_stems(stem: str, axis: int, count: int) -> list[str]:
     return [f"{stem}_{AXIS_NAMES[axis]}{i:0{width}d}" for i in range(count)]
 
 
+def volume_stem(slice_stem: str) -> str:
+    """The volume stem of a :func:`slice_stems` stem: ``patient001_frame01_z03`` ->
+    ``patient001_frame01``."""
+    return slice_stem.rsplit("_", 1)[0]
+
+
 def stack_slices(slices: Sequence[np.ndarray], axis: int, channel_first: bool) -> np.ndarray:
     """Slices of a prediction (masks ``(h, w)`` or maps ``(K, h, w)`` with ``channel_first``)
     stacked back into the volume along ``axis``."""

@@ -9,6 +9,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from ldseg.data.slices import volume_stem
 from ldseg.evaluation.postprocess import decide_postprocessing
 from ldseg.inference import Predictor
 from ldseg.runs import RunFolder
@@ -38,11 +39,11 @@ def record_postprocessing(
 
 
 def as_volumes(slices: list[np.ndarray], stems: list[str]) -> list[np.ndarray]:
-    """Consecutive slices of one volume (stems ``<volume>_z00``, ``<volume>_z01``, ...) stacked
-    along a last axis, a volume each."""
+    """Consecutive slices of one volume (same :func:`volume_stem`) stacked along a last axis, a
+    volume each."""
     volumes: list[list[np.ndarray]] = []
     for i, stem in enumerate(stems):
-        if i == 0 or stem.rsplit("_", 1)[0] != stems[i - 1].rsplit("_", 1)[0]:
+        if i == 0 or volume_stem(stem) != volume_stem(stems[i - 1]):
             volumes.append([])
         volumes[-1].append(slices[i])
     return [np.stack(v, axis=-1) for v in volumes]
