@@ -4,16 +4,21 @@
     git worktree add /tmp/before cf64b93                   # a commit to compare with
     python benchmarks/train_step.py --before /tmp/before/src
     python benchmarks/train_step.py --quick                # seconds: the harness, not a result
+    python benchmarks/train_step.py --cases acdc --set "model.latent_factor=[8, 8, 2]"
 
 One step is what the trainer does per batch: forward (the training loss), backward, the
 trainer's optimiser step (``ldseg.training.optimizer.build_optimizer``; plain Adam in trees
 that predate it) and the EMA update of the model's ``ema_target``, at the preset's batch size and
 the training-crop size of ``accuracy.py``'s ``DATASETS`` (the preset and its size), on
-random inputs: the time does not depend on the values. Each measurement runs in a fresh
-subprocess that imports ``ldseg`` from the given source tree (recorded as ``ldseg_file``):
-two warm-up steps, then the median of ``--repeats`` timed steps. With ``--before`` the trees
-alternate for ``--rounds`` rounds, so both see the same machine state; the table reports the
-median over rounds and the before / after ratio. Writes ``benchmarks/results/train_step*.json``.
+random inputs: the time does not depend on the values. ``--set SECTION.KEY=VALUE`` changes the
+preset as in ``accuracy.py`` (every tree and model). An ldseg step varies with how many cases
+of its batch take the sampling path (each with probability ``model.sampling_path_share``), so
+at small batches (ACDC 3D: 2) give more ``--repeats``, or read a training run's epoch times.
+Each measurement runs in a fresh subprocess that imports ``ldseg`` from the given source tree
+(recorded as ``ldseg_file``): two warm-up steps, then the median of ``--repeats`` timed steps.
+With ``--before`` the trees alternate for ``--rounds`` rounds, so both see the same machine
+state; the table reports the median over rounds and the before / after ratio.
+Writes ``benchmarks/results/train_step*.json``.
 """
 
 from __future__ import annotations
@@ -60,6 +65,10 @@ def worker(job: dict) -> dict:
     if job["quick"]:
         size, config.train.batch_size = [32] * len(config.data.size), 2
     config.data.size = size or config.data.size
+    if job["settings"]:
+        from accuracy import with_settings  # beside this file, so on sys.path
+
+        config = with_settings(config, job["settings"])
     torch.manual_seed(0)
     model = build_model(config).train()
     optimizer = build_optimizer(model, config.train.lr)
@@ -86,12 +95,16 @@ def worker(job: dict) -> dict:
         "times_s": times,
         "batch_size": batch,
         "size": config.data.size,
+        "settings": job["settings"],
+        "parameters": sum(p.numel() for p in model.parameters()),
         "threads": torch.get_num_threads(),
         "ldseg_file": ldseg.__file__,
     }
 
 
-def measure(source: Path, case: str, model: str, repeats: int, quick: bool) -> dict:
+def measure(
+    source: Path, case: str, model: str, repeats: int, quick: bool, settings: list[str]
+) -> dict:
     """``worker`` in a subprocess that imports ``ldseg`` from ``source``."""
     from accuracy import DATASETS
 
@@ -99,6 +112,7 @@ def measure(source: Path, case: str, model: str, repeats: int, quick: bool) -> d
     in_channels, num_classes = CASES[case]
     job = {"preset": preset, "size": size, "in_channels": in_channels}
     job |= {"num_classes": num_classes, "model": model, "repeats": repeats, "quick": quick}
+    job["settings"] = settings
     env = {**os.environ, "PYTHONPATH": str(source)}
     args = [sys.executable, __file__, "--worker", json.dumps(job)]
     done = subprocess.run(args, env=env, capture_output=True, text=True)
@@ -116,6 +130,9 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--rounds", type=int, default=3, help="measurements per tree and model")
     parser.add_argument("--quick", action="store_true", help="32-pixel inputs, batch 2, 1 round")
     parser.add_argument("--out", type=Path, help="results folder (default: benchmarks/results/)")
+    parser.add_argument(
+        "--set", action="append", default=[], metavar="SECTION.KEY=VALUE", help="change the preset"
+    )
     parser.add_argument("--worker", type=json.loads, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.worker:
@@ -136,7 +153,7 @@ def main(argv: list[str] | None = None) -> dict:
         for case in cases:
             for model in models:
                 for tree, source in trees.items():
-                    result = measure(source, case, model, repeats, args.quick)
+                    result = measure(source, case, model, repeats, args.quick, args.set)
                     runs.setdefault((tree, case, model), []).append(result)
     rows = []
     for case in cases:

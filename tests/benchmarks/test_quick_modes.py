@@ -130,3 +130,16 @@ def test_train_step_quick(tmp_path):
         assert row["after_s"] == run["median_s"] > 0 and len(run["times_s"]) == 2
         assert Path(run["ldseg_file"]).is_relative_to(src) and run["batch_size"] == 2
         assert run["size"] == [32] * (2 if row["case"] == "camus" else 3)
+
+
+def test_train_step_settings(tmp_path):
+    """``--set`` reaches the timed model; a wrong key fails loudly instead of timing the preset."""
+    module = load("train_step")
+    args = ["--quick", "--cases", "camus", "--models", "ldseg", "--out", str(tmp_path)]
+    (preset,) = module.main(args)["rows"][0]["after_runs"]
+    narrow = "model.channels=[8, 8, 8, 8, 8]"
+    (run,) = module.main([*args, "--set", narrow])["rows"][0]["after_runs"]
+    assert run["settings"] == [narrow] and preset["settings"] == []
+    assert 0 < run["parameters"] < preset["parameters"]
+    with pytest.raises(SystemExit, match=r"model\.no_such_key"):
+        module.main([*args, "--set", "model.no_such_key=1"])
