@@ -33,6 +33,7 @@ NEWER_MODEL_KEYS = {
     "label_latent_channels": 1,
     "decoder_image_skips": False,
     "stem_stride": 1,
+    "decoder_image_head": False,
 }
 
 
@@ -63,6 +64,7 @@ class ModelConfig:
     image_latent_channels: int = 8  # z_i's channels, the denoiser's condition (the paper: 1)
     decoder_image_skips: bool = True  # the label decoder takes image-encoder skips (paper: no)
     stem_stride: int = 2  # the encoders start by 2x2 average pooling (the paper: 1, none)
+    decoder_image_head: bool = False  # the decoder's full-resolution head also sees the image
 
 
 @dataclass

@@ -35,6 +35,7 @@ def manual_soft_dice_loss(logits, mask, num_classes):
         ("x0", {}),
         ("x0", {"decoder_image_skips": True}),
         ("x0", {"decoder_image_skips": True, "stem_stride": 2}),
+        ("x0", {"decoder_image_skips": True, "stem_stride": 2, "decoder_image_head": True}),
     ],
 )
 def test_loss_terms_match_algorithm_1(decoder_input, architecture):
@@ -61,6 +62,8 @@ def test_loss_terms_match_algorithm_1(decoder_input, architecture):
         var = x0.var((1, 2, 3), keepdim=True, unbiased=False)
         z_dn = (x0 - x0.mean((1, 2, 3), keepdim=True)) / (var + 1e-5).sqrt()
     skips = stage_outputs if architecture.get("decoder_image_skips") else None
+    if architecture.get("decoder_image_head"):
+        skips = [image, *stage_outputs]
     logits = model.label_decoder(z_dn, skips)
     ce = F.cross_entropy(logits, mask[:, 0])
     dice = manual_soft_dice_loss(logits, mask, 3)

@@ -83,6 +83,32 @@ def test_the_stem_sees_only_the_means_of_its_pixel_blocks():
     assert not torch.allclose(full(image + 0.3 * checker), full(image))
 
 
+def test_an_image_head_lets_the_decoder_see_what_the_stem_averages_away():
+    """Checkerboard detail inside the stem's 2 x 2 blocks reaches the logits only through
+    the full-resolution image head, and only at the pixels near it."""
+    stem, strides = network_strides((8, 8), 4, 2)
+    torch.manual_seed(0)
+    encoder = ImageEncoder(2, 1, CHANNELS, strides, num_heads=2, stem=stem).eval()
+    plain = LabelDecoder(2, 3, CHANNELS, strides, image_skips=True, stem=stem).eval()
+    head = LabelDecoder(
+        2, 3, CHANNELS, strides, image_skips=True, stem=stem, head_image_channels=1
+    ).eval()
+    image, z = torch.rand(1, 1, 32, 32), torch.randn(1, 1, 4, 4)
+    detail = torch.zeros(1, 1, 32, 32)
+    detail[..., 16:18, 16:18] = torch.tensor([[1.0, -1.0], [-1.0, 1.0]])
+    _, stages = encoder.features(image)
+    _, detailed = encoder.features(image + detail)
+    torch.testing.assert_close(plain(z, detailed), plain(z, stages))
+    logits = head(z, [image, *stages])
+    changed = (head(z, [image + detail, *detailed]) - logits).abs().amax(dim=(0, 1)) > 1e-6
+    rows, cols = changed.nonzero(as_tuple=True)
+    assert changed.any() and rows.min() >= 14 and rows.max() <= 19 and cols.min() >= 14
+    assert cols.max() <= 19  # the head's 3x3 convolution and the 3x3 logits: 2 pixels away
+    with pytest.raises(ValueError, match="needs image_skips and a pooling stem"):
+        LabelDecoder(2, 3, CHANNELS, stage_strides((8, 8), 4), image_skips=True,
+                     head_image_channels=1)  # fmt: skip
+
+
 def test_label_encoder_with_a_stem_gives_the_same_latent_grid():
     stem, strides = network_strides((8, 8), 4, 2)
     assert stem == (2, 2) and strides == [(2, 2), (2, 2), (1, 1), (1, 1)]
@@ -92,6 +118,7 @@ def test_label_encoder_with_a_stem_gives_the_same_latent_grid():
 
 def test_label_latent_is_standardized_per_sample():
     strides = stage_strides((16, 16), 4)
+    torch.manual_seed(0)  # a near-constant latent's SD falls short of 1 by the 1e-5 epsilon
     z = LabelEncoder(2, 4, CHANNELS, strides)(torch.randint(0, 4, (3, 1, 64, 64)))
     flat = z.flatten(1)
     torch.testing.assert_close(flat.mean(1), torch.zeros(3), atol=1e-5, rtol=0)

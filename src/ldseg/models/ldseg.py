@@ -13,7 +13,7 @@ import torch.nn.functional as F
 from monai.losses import DiceLoss
 
 from ldseg.diffusion import PREDICTION_TYPES, NoiseSchedule, Sampler, make_sampler, reverse_process
-from ldseg.diffusion.schedule import Generators
+from ldseg.diffusion.schedule import Generators, each_generator
 from ldseg.models.base import ZERO, Segmenter, TrainingLoss, check_divisible, resolve_latent_factor
 from ldseg.nets import ImageEncoder, LabelDecoder, LabelEncoder, LatentDenoiser
 from ldseg.nets.blocks import network_strides, standardize
@@ -65,6 +65,8 @@ class LDSeg(Segmenter):
         stem_stride: the encoders start with an average pooling by this on every axis whose
             latent factor allows, so each width works one level lower, as in MONAI's UNet (the
             paper: 1, a full-resolution first block).
+        decoder_image_head: with the image skips and a pooling stem, the label decoder's
+            full-resolution head also sees the image (``LabelDecoder``'s image head).
     """
 
     ema_target = "denoiser"  # the submodule whose EMA copy is saved and sampled
@@ -97,6 +99,7 @@ class LDSeg(Segmenter):
         image_latent_channels: int = 1,
         decoder_image_skips: bool = False,
         stem_stride: int = 1,
+        decoder_image_head: bool = False,
     ) -> None:
         super().__init__()
         if spatial_dims not in (2, 3):
@@ -148,8 +151,9 @@ class LDSeg(Segmenter):
             latent_channels=latents,
         )
         self.label_decoder = LabelDecoder(
-            spatial_dims, num_classes, *geometry, decoder_image_skips, stem, latents
-        )
+            spatial_dims, num_classes, *geometry, decoder_image_skips, stem, latents,
+            in_channels if decoder_image_head else 0,
+        )  # fmt: skip
         self.dice_loss = DiceLoss(to_onehot_y=True, softmax=True)
 
     def check_size(self, spatial_shape: Sequence[int]) -> None:
@@ -168,10 +172,11 @@ class LDSeg(Segmenter):
 
     def encode_image(self, image: torch.Tensor) -> tuple[torch.Tensor, list[torch.Tensor] | None]:
         """The image latent ``z_i`` and, for a decoder with image skips, the encoder's stage
-        outputs (else None)."""
+        outputs, after the image itself for an image head (else None)."""
         if not self.label_decoder.image_skips:
             return self.image_encoder(image), None
-        return self.image_encoder.features(image)
+        z_i, stages = self.image_encoder.features(image)
+        return z_i, [image, *stages] if self.label_decoder.head_image else stages
 
     def make_sampler(self, name: str | None = None, steps: int = 2) -> Sampler:
         """A sampler ("ddim" or "ddpm", default the run's) for this denoiser, K = ``steps``."""
@@ -229,7 +234,7 @@ class LDSeg(Segmenter):
         if self.sampling_path_share == 0:
             return {}
         chosen = {}
-        for i, g in _each(generator, like):
+        for i, g in each_generator(generator, like.shape[0]):
             if float(torch.rand(1, generator=g, device=like.device)) < self.sampling_path_share:
                 chosen[i] = g
         return chosen
@@ -291,10 +296,3 @@ class LDSeg(Segmenter):
         z = noise if noise is not None else self._noise_like(z_i.new_empty(shape), generator)
         z = self.reverse(z_i, z, sampler, generator, restandardize, trajectory)
         return self.label_decoder(z, skips).softmax(dim=1)
-
-
-def _each(generator: Generators, like: torch.Tensor) -> list[tuple[int, torch.Generator | None]]:
-    """(index, generator) per sample: one generator per sample, or the batch's for each."""
-    if generator is None or isinstance(generator, torch.Generator):
-        return [(i, generator) for i in range(like.shape[0])]
-    return list(enumerate(generator))

@@ -64,6 +64,7 @@ def _latent_diffusion(config: Config, cls: type[LDSeg] = LDSeg) -> LDSeg:
         image_latent_channels=m.image_latent_channels,
         decoder_image_skips=m.decoder_image_skips,
         stem_stride=m.stem_stride,
+        decoder_image_head=m.decoder_image_head,
     )
 
 
@@ -124,13 +125,14 @@ MODEL_NAMES = tuple(MODELS)
 # model keys a model fixes, whatever the config says: with a downsampled image as the condition
 # there is one channel and no stage outputs; the two-stage autoencoder is trained before the
 # image encoder exists, so its decoder takes no image skips
-_NO_IMAGE_ENCODER = {"image_latent_channels": 1, "decoder_image_skips": False}
+_NO_SKIPS = {"decoder_image_skips": False, "decoder_image_head": False}
+_NO_IMAGE_ENCODER = {"image_latent_channels": 1, **_NO_SKIPS}
 _NO_LABEL_ENCODER = {"label_latent_channels": 1}
 FIXED_KEYS: dict[str, dict[str, object]] = {
     "ldseg-ld": _NO_LABEL_ENCODER,
     "ldseg-id": _NO_IMAGE_ENCODER,
     "ldseg-ld-id": {**_NO_LABEL_ENCODER, **_NO_IMAGE_ENCODER},
-    "two-stage": {"decoder_image_skips": False},
+    "two-stage": _NO_SKIPS,
 }
 
 
