@@ -56,6 +56,10 @@ def test_an_exponent_without_a_dot_is_a_float_in_a_preset(tmp_path):
         ({"model": {"latent_factor": [16]}}, "latent_factor .* must match data.size"),
         ({"model": {"prediction": "noise"}}, "model.prediction must be one of"),
         ({"sampling": {"sampler": "euler"}}, "sampling.sampler must be one of"),
+        (
+            {"model": {"decoder_image_head": True, "stem_stride": 1}},
+            "decoder_image_head needs decoder_image_skips and stem_stride 2",
+        ),
         ({"sampling": {"steps": 0}}, "sampling.steps must be between 1 and 1000"),
         ({"data": {"class_names": ["a", "b"]}, "model": {"num_classes": 3}}, "2 names for 3"),
     ],

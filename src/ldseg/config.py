@@ -224,6 +224,10 @@ class Config:
             problems.append("model.image_latent_channels and label_latent_channels must be >= 1")
         if self.model.stem_stride not in (1, 2):
             problems.append("model.stem_stride must be 1 or 2")
+        if self.model.decoder_image_head and not (
+            self.model.decoder_image_skips and self.model.stem_stride == 2
+        ):
+            problems.append("model.decoder_image_head needs decoder_image_skips and stem_stride 2")
         if self.data.intensity not in INTENSITY_MODES:
             problems.append(f"data.intensity must be one of {INTENSITY_MODES}")
         if self.sampling.sampler not in SAMPLER_NAMES:
