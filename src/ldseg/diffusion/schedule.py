@@ -18,6 +18,9 @@ PREDICTION_TYPES = (
     "x0",
 )  # what the denoiser predicts: the noise, v, or the clean latent
 Generators = torch.Generator | Sequence[torch.Generator] | None  # one for a batch or one per sample
+COSINE_OFFSET = 0.008  # s in Nichol & Dhariwal (2021), eq. 17
+MAX_COSINE_BETA = 0.999  # their clipping, to avoid a singularity at t = T
+LINEAR_BETA_RANGE = (1e-4, 0.02)  # Ho et al. (2020)
 
 
 def each_generator(generator: Generators, batch: int) -> list[tuple[int, torch.Generator | None]]:
@@ -25,11 +28,6 @@ def each_generator(generator: Generators, batch: int) -> list[tuple[int, torch.G
     if generator is None or isinstance(generator, torch.Generator):
         return [(i, generator) for i in range(batch)]
     return list(enumerate(generator))
-
-
-COSINE_OFFSET = 0.008  # s in Nichol & Dhariwal (2021), eq. 17
-MAX_COSINE_BETA = 0.999  # their clipping, to avoid a singularity at t = T
-LINEAR_BETA_RANGE = (1e-4, 0.02)  # Ho et al. (2020)
 
 
 def _betas(kind: str, num_train_timesteps: int) -> torch.Tensor:
