@@ -72,8 +72,8 @@ def worker(job: dict) -> dict:
     torch.manual_seed(0)
     model = build_model(config).train()
     optimizer = build_optimizer(model, config.train.lr)
-    target = None if model.ema_target is None else model.get_submodule(model.ema_target)
-    ema = None if target is None else ema_model(target, config.train.ema_decay)
+    target = model.ema_target and model.get_submodule(model.ema_target)
+    ema = ema_model(target, config.train.ema_decay) if target else None
     batch = config.train.batch_size
     image = torch.randn(batch, in_channels, *config.data.size)
     mask = torch.randint(0, num_classes, (batch, 1, *config.data.size))

@@ -200,11 +200,3 @@ def test_architecture_levers_are_checked_and_a_config_from_before_them_loads_the
     raw["model"]["stem_stride"] = 4
     with pytest.raises(LDSegError, match=r"model\.stem_stride must be 1 or 2"):
         Config.from_dict(raw)
-
-
-def test_a_config_from_before_the_whole_model_ema_averages_its_target_alone():
-    raw = Config().to_dict()
-    del raw["train"]["ema_whole_model"]  # a run folder written before the key
-    assert Config.from_dict(raw).train.ema_whole_model is False
-    with pytest.raises(LDSegError, match=r"config: train: ema_whole_model: expected bool"):
-        Config.from_dict({**raw, "train": {**raw["train"], "ema_whole_model": "yes"}})

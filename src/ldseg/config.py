@@ -26,17 +26,14 @@ AUGMENTATIONS = ("flip", "rot90", "affine", "intensity")
 WINDOW_BLENDS = ("gaussian", "constant")
 PRECISIONS, CACHE_MODES = ("fp32", "bf16", "fp16"), ("auto", "memory", "lazy")
 SLICINGS = ("none", "2d")
-# Keys absent from older run folders, with the value they had there, by section.
-NEWER_KEYS = {
-    "data": {"slicing": "none", "slice_axis": None, "cache": "auto", "folds": 0, "fold": 0},
-    "model": {
-        "image_latent_channels": 1,
-        "label_latent_channels": 1,
-        "decoder_image_skips": False,
-        "stem_stride": 1,
-        "decoder_image_head": False,
-    },
-    "train": {"ema_whole_model": False},
+# Keys absent from older run folders, with the value they had there.
+NEWER_DATA_KEYS = {"slicing": "none", "slice_axis": None, "cache": "auto", "folds": 0, "fold": 0}
+NEWER_MODEL_KEYS = {
+    "image_latent_channels": 1,
+    "label_latent_channels": 1,
+    "decoder_image_skips": False,
+    "stem_stride": 1,
+    "decoder_image_head": False,
 }
 
 
@@ -152,7 +149,6 @@ class TrainConfig:
     lr: float = 1e-3
     lr_decay: float = 0.98
     ema_decay: float = 0.999
-    ema_whole_model: bool = False  # the EMA covers every network (False: the model's ema_target)
     val_every: int = 5
     flips: bool = True
     seed: int = 0
@@ -196,7 +192,7 @@ class Config:
         if old and not model.get("latent_factor"):  # a version-1 run folder: keep its latent
             stages = len(model.get("channels") or ModelConfig().channels) - 1
             raw = {**raw, "model": {**model, "latent_factor": [2**stages] * len(data["size"])}}
-        for section, newer in NEWER_KEYS.items():
+        for section, newer in (("data", NEWER_DATA_KEYS), ("model", NEWER_MODEL_KEYS)):
             if isinstance(raw.get(section), dict) and not partial:  # a run folder from before
                 raw = {**raw, section: {**newer, **raw[section]}}  # these keys: their old values
         config = build_dataclass(cls, raw, source, partial)
@@ -228,8 +224,9 @@ class Config:
             problems.append("model.image_latent_channels and label_latent_channels must be >= 1")
         if self.model.stem_stride not in (1, 2):
             problems.append("model.stem_stride must be 1 or 2")
-        model = self.model
-        if model.decoder_image_head and not (model.decoder_image_skips and model.stem_stride == 2):
+        if self.model.decoder_image_head and not (
+            self.model.decoder_image_skips and self.model.stem_stride == 2
+        ):
             problems.append("model.decoder_image_head needs decoder_image_skips and stem_stride 2")
         if self.data.intensity not in INTENSITY_MODES:
             problems.append(f"data.intensity must be one of {INTENSITY_MODES}")
@@ -248,6 +245,7 @@ class Config:
             problems.append(f"train.precision must be one of {PRECISIONS}")
         problems += self.data.problems()
         problems += size_problems(self)
+        model = self.model
         if min(model.num_res_blocks, model.num_heads, model.timesteps) < 1:
             problems.append("model.num_res_blocks, num_heads and timesteps must be at least 1")
         if not 0 <= model.dropout < 1 or model.gamma < 0 or model.lam < 0:
@@ -263,8 +261,10 @@ class Config:
         if mapping and classes and max(mapping) >= classes:
             problems.append(f"data.class_mapping reaches class {max(mapping)} of {classes}")
         names = self.data.class_names
-        if names is not None and classes and len(names) != classes:
-            problems.append(f"data.class_names has {len(names)} names for {classes} classes")
+        if names is not None and self.model.num_classes and len(names) != self.model.num_classes:
+            problems.append(
+                f"data.class_names has {len(names)} names for {self.model.num_classes} classes"
+            )
         if problems:
             raise LDSegError(f"{source}: " + "; ".join(problems))
 

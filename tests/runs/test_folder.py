@@ -8,13 +8,10 @@ import shutil
 import pytest
 import torch
 
-from ldseg.data.layouts import find_pairs
 from ldseg.errors import LDSegError, RunFolderError
 from ldseg.inference import Predictor
 from ldseg.runs import RunFolder
 from ldseg.runs.weights import load_weights
-from ldseg.training import train
-from tests.helpers import one_thread, tiny_config, tiny_dataset
 
 
 def test_load_model_takes_the_ema_copy_of_its_target(tiny_run):
@@ -29,22 +26,6 @@ def test_load_model_takes_the_ema_copy_of_its_target(tiny_run):
     assert any(
         not torch.equal(tensors[f"model.denoiser.{k}"], v) for k, v in ema.items()
     )  # the EMA differs from the trained denoiser, so the check above means something
-
-
-def test_a_whole_model_ema_run_predicts_with_every_network_averaged(tmp_path):
-    pairs = find_pairs(tiny_dataset(tmp_path / "data", num_cases=8))
-    with one_thread():  # validation samples with the EMA copy, so it runs too
-        config = tiny_config(ema_decay=0.9, ema_whole_model=True)
-        train(config, pairs, pairs, tmp_path / "run", progress=False)
-    model, config = RunFolder(tmp_path / "run").load_model("last")
-    tensors = load_weights(tmp_path / "run" / "last.safetensors")
-    ema = {k.removeprefix("ema."): v for k, v in tensors.items() if k.startswith("ema.")}
-    state = model.state_dict()
-    assert model.ema_target == "" and config.train.ema_whole_model
-    assert ema.keys() == state.keys() and all(torch.equal(state[k], v) for k, v in ema.items())
-    for network in ("image_encoder", "denoiser", "label_decoder"):
-        averaged = {k: v for k, v in ema.items() if k.startswith(f"{network}.")}
-        assert any(not torch.equal(tensors[f"model.{k}"], v) for k, v in averaged.items())
 
 
 def test_a_run_lists_its_files_and_refuses_to_be_overwritten(tiny_run, tmp_path):

@@ -1,13 +1,10 @@
 """The EMA copy: the warm-up decay ``min(decay, (1 + n) / (10 + n))`` applied to every float
-parameter and buffer, integer buffers averaged and truncated, checked against a plain loop; what
-it stands in for when the model samples."""
+parameter and buffer, integer buffers averaged and truncated, checked against a plain loop."""
 
 import torch
 from torch import nn
 
-from ldseg.models import build_model
-from ldseg.training.ema import ema_model, ema_source, using_ema
-from tests.helpers import tiny_config
+from ldseg.training.ema import ema_model
 
 
 def test_ema_follows_the_warm_up_recurrence():
@@ -35,18 +32,3 @@ def test_ema_follows_the_warm_up_recurrence():
         assert got.dtype == net.state_dict()[k].dtype
         torch.testing.assert_close(got.double(), v, rtol=1e-5, atol=1e-4, msg=k)
     assert averaged["1.num_batches_tracked"].item() == int(expected["1.num_batches_tracked"])
-
-
-def test_the_whole_model_as_target_samples_with_the_copy_itself():
-    config = tiny_config(ema_whole_model=True)
-    config.model.in_channels = 1
-    model = build_model(config)
-    assert model.ema_target == "" and ema_source(model) is model
-    ema = ema_model(model, decay=0.9)
-    with using_ema(model, ema.module) as used:
-        assert used is ema.module
-    model.ema_target = "denoiser"  # the default: the copy stands in for the target alone
-    original, copy = model.denoiser, ema_model(model.denoiser, decay=0.9).module
-    with using_ema(model, copy) as used:
-        assert used is model and model.denoiser is copy
-    assert model.denoiser is original and ema_source(model) is original

@@ -56,8 +56,7 @@ class Segmenter(nn.Module, ABC):
         spatial_dims: 2 or 3.
         num_classes: classes including background.
         ema_target: the submodule whose exponential moving average the trainer keeps and
-            prediction uses ('': the whole model, as ``train.ema_whole_model`` sets; None: no
-            EMA).
+            prediction uses (None: no EMA).
         exportable: whether ``ldseg export`` can write the model as one traced file.
     """
 

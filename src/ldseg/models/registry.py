@@ -144,15 +144,11 @@ def as_built(config: Config) -> Config:
 
 
 def build_model(config: Config) -> Segmenter:
-    """The model ``config.model.name`` names (``in_channels`` and ``num_classes`` resolved);
-    with ``train.ema_whole_model`` its EMA covers the whole model."""
+    """The model ``config.model.name`` names (``in_channels`` and ``num_classes`` resolved)."""
     try:
         build = MODELS[config.model.name]
     except KeyError:
         raise ValueError(
             f"unknown model {config.model.name!r}; choose one of {', '.join(MODEL_NAMES)}"
         ) from None
-    model = build(as_built(config))
-    if config.train.ema_whole_model:
-        model.ema_target = ""
-    return model
+    return build(as_built(config))

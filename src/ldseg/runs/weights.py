@@ -47,13 +47,13 @@ def model_tensors(model: nn.Module, ema: nn.Module | None = None) -> dict[str, t
 def load_model_tensors(
     model: Segmenter, tensors: dict[str, torch.Tensor], path: Path, use_ema: bool = True
 ) -> None:
-    """Load ``model.`` tensors into ``model``; with ``use_ema`` its ``ema_target`` (LDSeg's
-    denoiser, or the whole model) takes the EMA copy."""
+    """Load ``model.`` tensors into ``model``; with ``use_ema`` its ``ema_target`` submodule
+    (the denoiser of LDSeg) takes the EMA copy."""
     state = {k[len("model.") :]: v for k, v in tensors.items() if k.startswith("model.")}
     ema = {k[len("ema.") :]: v for k, v in tensors.items() if k.startswith("ema.")}
     target = model.ema_target
-    if use_ema and ema and target is not None:
-        state |= {(f"{target}." if target else "") + k: v for k, v in ema.items()}
+    if use_ema and ema and target:
+        state |= {f"{target}.{k}": v for k, v in ema.items()}
     problems = state_dict_differences(model.state_dict(), state)
     if problems:
         raise RunFolderError(

@@ -13,11 +13,6 @@ from torch.optim.swa_utils import AveragedModel
 from ldseg.models import Segmenter
 
 
-def ema_source(model: Segmenter) -> nn.Module | None:
-    """What the EMA copy of ``model`` averages: its ``ema_target`` ('' the whole model)."""
-    return None if model.ema_target is None else model.get_submodule(model.ema_target)
-
-
 def ema_model(module: nn.Module, decay: float) -> AveragedModel:
     """EMA copy of a module, with the usual warm-up ``min(decay, (1 + n) / (10 + n))``.
 
@@ -40,14 +35,10 @@ def ema_model(module: nn.Module, decay: float) -> AveragedModel:
 
 @contextmanager
 def using_ema(model: Segmenter, ema: nn.Module | None) -> Iterator[Segmenter]:
-    """Temporarily put ``ema`` (the EMA copy) in place of the model's ``ema_target``; with the
-    whole model as the target, yield the copy itself."""
+    """Temporarily put ``ema`` (the EMA copy) in place of the model's ``ema_target``."""
     target = model.ema_target
     if target is None or ema is None:
         yield model
-        return
-    if not target:
-        yield ema
         return
     original = model.get_submodule(target)
     model.set_submodule(target, ema)

@@ -35,7 +35,7 @@ from ldseg.runs.state import Progress, load_state, restore_schedule, save_state
 from ldseg.runs.weights import load_model_tensors, load_weights
 from ldseg.training.curves import LOSS_COLUMNS, plot_curves
 from ldseg.training.distributed import ProcessGroup, loader_workers, process_group
-from ldseg.training.ema import ema_model, ema_source
+from ldseg.training.ema import ema_model
 from ldseg.training.optimizer import build_optimizer
 from ldseg.training.postprocess import record_postprocessing
 from ldseg.training.samples import Samples, load_samples
@@ -143,8 +143,8 @@ class Trainer:
         except ValueError as err:
             raise LDSegError(f"data.size: {err}") from None
         self.model.to(group.device)
-        self.averaged = ema_source(self.model)
-        self.ema = None if self.averaged is None else ema_model(self.averaged, train.ema_decay)
+        target = self.model.ema_target
+        self.ema = ema_model(self.model.get_submodule(target), train.ema_decay) if target else None
         self.optimizer = build_optimizer(self.model, train.lr)
         self.scheduler = torch.optim.lr_scheduler.ExponentialLR(self.optimizer, train.lr_decay)
         self.scaler = torch.amp.GradScaler(group.device.type, enabled=train.precision == "fp16")
@@ -177,7 +177,8 @@ class Trainer:
         except LDSegError as err:
             raise LDSegError(f"--init-from: {err}") from None
         if self.ema is not None:
-            self.ema.module.load_state_dict(self.averaged.state_dict())
+            target = self.model.get_submodule(self.model.ema_target)
+            self.ema.module.load_state_dict(target.state_dict())
 
     def restore(self, path: Path, state: Progress) -> None:
         """Continue from a training state (model, EMA, optimiser, schedule, scaler)."""
@@ -263,7 +264,7 @@ class Trainer:
             self.scaler.step(self.optimizer)
             self.scaler.update()
             if self.ema is not None:
-                self.ema.update_parameters(self.averaged)
+                self.ema.update_parameters(self.model.get_submodule(self.model.ema_target))
             sums += terms.tolist()
             batches += 1
         return sums / max(batches, 1)
