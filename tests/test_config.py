@@ -61,6 +61,7 @@ def test_an_exponent_without_a_dot_is_a_float_in_a_preset(tmp_path):
             "decoder_image_head needs decoder_image_skips and stem_stride 2",
         ),
         ({"sampling": {"steps": 0}}, "sampling.steps must be between 1 and 1000"),
+        ({"train": {"lr_schedule": "step"}}, "train.lr_schedule must be one of"),
         ({"data": {"class_names": ["a", "b"]}, "model": {"num_classes": 3}}, "2 names for 3"),
     ],
 )
@@ -190,6 +191,14 @@ def test_image_latent_channels_is_checked_and_a_config_from_before_it_loads_with
     preset.write_text("train: {epochs: 3}\n")
     default = ModelConfig().image_latent_channels
     assert Config.load(preset, preset=True).model.image_latent_channels == default
+
+
+def test_a_config_from_before_the_lr_schedule_keeps_the_exponential_one():
+    raw = Config().to_dict()
+    raw["train"]["lr_schedule"] = "cosine"
+    assert Config.from_dict(raw).train.lr_schedule == "cosine"
+    del raw["train"]["lr_schedule"]  # a run folder written before the key
+    assert Config.from_dict(raw).train.lr_schedule == "exponential"
 
 
 def test_architecture_levers_are_checked_and_a_config_from_before_them_loads_the_papers():

@@ -25,16 +25,14 @@ LAYOUTS = ("auto", "folders", "nnunet", "list", "glas")
 AUGMENTATIONS = ("flip", "rot90", "affine", "intensity")
 WINDOW_BLENDS = ("gaussian", "constant")
 PRECISIONS, CACHE_MODES = ("fp32", "bf16", "fp16"), ("auto", "memory", "lazy")
-SLICINGS = ("none", "2d")
-# Keys absent from older run folders, with the value they had there.
-NEWER_DATA_KEYS = {"slicing": "none", "slice_axis": None, "cache": "auto", "folds": 0, "fold": 0}
-NEWER_MODEL_KEYS = {
-    "image_latent_channels": 1,
-    "label_latent_channels": 1,
-    "decoder_image_skips": False,
-    "stem_stride": 1,
-    "decoder_image_head": False,
+SLICINGS, LR_SCHEDULES = ("none", "2d"), ("exponential", "cosine")
+# Keys absent from older run folders, per section, with the value they had there.
+NEWER_KEYS = {
+    "data": {"slicing": "none", "slice_axis": None, "cache": "auto", "folds": 0, "fold": 0},
+    "model": {"image_latent_channels": 1, "label_latent_channels": 1, "stem_stride": 1},
+    "train": {"lr_schedule": "exponential"},
 }
+NEWER_KEYS["model"] |= {"decoder_image_skips": False, "decoder_image_head": False}
 
 
 @dataclass
@@ -137,7 +135,7 @@ class DataConfig:
 
 @dataclass
 class TrainConfig:
-    """Optimisation (Adam with exponential decay per epoch), EMA, validation cadence, seed.
+    """Optimisation (Adam, its learning-rate schedule), EMA, validation cadence, seed.
 
     ``batch_size`` is per process: ``torchrun`` with N processes trains on N x batch_size
     images a step. ``precision``: ``bf16`` autocast (CPU or GPU) or ``fp16`` autocast with
@@ -147,7 +145,8 @@ class TrainConfig:
     epochs: int = 50
     batch_size: int = 4
     lr: float = 1e-3
-    lr_decay: float = 0.98
+    lr_schedule: str = "exponential"  # or cosine: to 0 over train.epochs or train.max_minutes
+    lr_decay: float = 0.98  # the exponential schedule's factor an epoch
     ema_decay: float = 0.999
     val_every: int = 5
     flips: bool = True
@@ -192,7 +191,7 @@ class Config:
         if old and not model.get("latent_factor"):  # a version-1 run folder: keep its latent
             stages = len(model.get("channels") or ModelConfig().channels) - 1
             raw = {**raw, "model": {**model, "latent_factor": [2**stages] * len(data["size"])}}
-        for section, newer in (("data", NEWER_DATA_KEYS), ("model", NEWER_MODEL_KEYS)):
+        for section, newer in NEWER_KEYS.items():
             if isinstance(raw.get(section), dict) and not partial:  # a run folder from before
                 raw = {**raw, section: {**newer, **raw[section]}}  # these keys: their old values
         config = build_dataclass(cls, raw, source, partial)
@@ -239,6 +238,8 @@ class Config:
             problems.append("train.epochs, train.batch_size and train.val_every must be at least 1")
         if train.lr <= 0 or not 0 < train.lr_decay <= 1 or not 0 <= train.ema_decay < 1:
             problems.append("train.lr must be > 0, train.lr_decay in (0, 1], ema_decay in [0, 1)")
+        if train.lr_schedule not in LR_SCHEDULES:
+            problems.append(f"train.lr_schedule must be one of {LR_SCHEDULES}")
         if train.max_minutes < 0:
             problems.append("train.max_minutes must be 0 (no limit) or positive")
         if train.precision not in PRECISIONS:
@@ -261,10 +262,8 @@ class Config:
         if mapping and classes and max(mapping) >= classes:
             problems.append(f"data.class_mapping reaches class {max(mapping)} of {classes}")
         names = self.data.class_names
-        if names is not None and self.model.num_classes and len(names) != self.model.num_classes:
-            problems.append(
-                f"data.class_names has {len(names)} names for {self.model.num_classes} classes"
-            )
+        if names is not None and classes and len(names) != classes:
+            problems.append(f"data.class_names has {len(names)} names for {classes} classes")
         if problems:
             raise LDSegError(f"{source}: " + "; ".join(problems))
 

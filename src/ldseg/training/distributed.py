@@ -45,13 +45,13 @@ class ProcessGroup:
         dist.all_reduce(values)
         return values / self.world_size
 
-    def main_decides(self, flag: bool) -> bool:
-        """Rank 0's ``flag`` on every process; the others wait for rank 0 here."""
+    def main_value(self, value: float) -> float:
+        """Rank 0's ``value`` on every process; the others wait for rank 0 here."""
         if self.world_size == 1:
-            return flag
-        value = torch.tensor([float(flag)], device=self.device)
-        dist.broadcast(value, src=0)
-        return bool(value.item())
+            return value
+        tensor = torch.tensor([value], dtype=torch.float64, device=self.device)
+        dist.broadcast(tensor, src=0)
+        return float(tensor.item())
 
     def barrier(self) -> None:
         if self.world_size > 1:

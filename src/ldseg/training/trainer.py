@@ -36,7 +36,7 @@ from ldseg.runs.weights import load_model_tensors, load_weights
 from ldseg.training.curves import LOSS_COLUMNS, plot_curves
 from ldseg.training.distributed import ProcessGroup, loader_workers, process_group
 from ldseg.training.ema import ema_model
-from ldseg.training.optimizer import build_optimizer
+from ldseg.training.optimizer import build_optimizer, build_schedule, run_progress
 from ldseg.training.postprocess import record_postprocessing
 from ldseg.training.samples import Samples, load_samples
 from ldseg.training.seeding import SeededCases, case_generators, seed_process
@@ -146,7 +146,7 @@ class Trainer:
         target = self.model.ema_target
         self.ema = ema_model(self.model.get_submodule(target), train.ema_decay) if target else None
         self.optimizer = build_optimizer(self.model, train.lr)
-        self.scheduler = torch.optim.lr_scheduler.ExponentialLR(self.optimizer, train.lr_decay)
+        self.scheduler = build_schedule(self.optimizer, train)
         self.scaler = torch.amp.GradScaler(group.device.type, enabled=train.precision == "fp16")
         augment = [*cfg.data.augment, *(["flip"] if train.flips else [])]
         transform = train_transform(cfg.data.size, not cfg.data.resize, augment, train.seed)
@@ -203,10 +203,9 @@ class Trainer:
                 net = group.wrap(model, find_unused=model.unused_parameters)
             sums = self.train_epoch(net, epoch, folder.path)
             lr = self.optimizer.param_groups[0]["lr"]
-            self.scheduler.step()
-            out_of_time = group.main_decides(
-                0 < cfg.train.max_minutes * 60 <= time.perf_counter() - start
-            )
+            seconds = group.main_value(time.perf_counter() - start)  # every rank: rank 0's clock
+            self.scheduler.step(run_progress(cfg.train, epoch, seconds))
+            out_of_time = 0 < cfg.train.max_minutes * 60 <= seconds
             last_epoch = epoch == cfg.train.epochs or out_of_time
             if group.is_main:
                 row = dict(zip(self.header[:7], [epoch, lr, *sums], strict=True))
