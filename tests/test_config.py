@@ -126,6 +126,8 @@ def test_paper_preset_after_a_dataset_preset_restores_the_paper_recipe():
     assert (m.image_latent_channels, m.label_latent_channels) == (1, 1)
     assert (m.decoder_image_skips, m.stem_stride) == (False, 1)
     assert config.data.size == [224, 224] and m.num_classes == 4
+    camus = Config.load_presets([configs / "camus.yaml"]).train.lr_schedule
+    assert (camus, config.train.lr_schedule) == ("cosine", "exponential")
 
 
 def test_a_version_1_run_config_keeps_its_latent_factor():

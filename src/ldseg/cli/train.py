@@ -102,7 +102,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     train.add_argument(
         "--max-minutes",
         type=non_negative,
-        help="wall-clock budget; stops after the epoch that ends it",
+        help="wall-clock budget; stops after the epoch that ends it; a cosine rate anneals over it",
     )
     train.add_argument(
         "--tensorboard",
