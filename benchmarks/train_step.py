@@ -78,10 +78,15 @@ def worker(job: dict) -> dict:
     image = torch.randn(batch, in_channels, *config.data.size)
     mask = torch.randint(0, num_classes, (batch, 1, *config.data.size))
 
+    precision = getattr(config.train, "precision", "fp32")  # trees before it: fp32
+    dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(precision)
+
     def step() -> float:
         start = time.perf_counter()
         optimizer.zero_grad(set_to_none=True)
-        model(image, mask).total.backward()
+        with torch.autocast(image.device.type, dtype=dtype, enabled=dtype is not None):
+            loss = model(image, mask).total
+        loss.backward()
         optimizer.step()
         if ema is not None:
             ema.update_parameters(target)
@@ -96,6 +101,7 @@ def worker(job: dict) -> dict:
         "batch_size": batch,
         "size": config.data.size,
         "settings": job["settings"],
+        "precision": precision,
         "parameters": sum(p.numel() for p in model.parameters()),
         "threads": torch.get_num_threads(),
         "ldseg_file": ldseg.__file__,

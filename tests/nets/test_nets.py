@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from ldseg.nets import ImageEncoder, LabelDecoder, LabelEncoder, LatentDenoiser
-from ldseg.nets.blocks import network_strides, stage_strides
+from ldseg.nets.blocks import AttentionBlock, network_strides, stage_strides
 
 CHANNELS = (4, 8, 8, 8, 4)
 
@@ -188,3 +188,23 @@ def test_attention_limit_drops_only_blocks_over_the_token_budget():
     assert len(none_kept.attention) == 0
     assert isinstance(none_kept.out_attention, torch.nn.Identity)
     assert none_kept(torch.rand(1, 1, 128, 128)).shape == (1, 1, 8, 8)
+
+
+def test_attention_under_cpu_bf16_autocast_runs_in_fp32(monkeypatch):
+    """bf16 attention's backward is slow on CPUs (benchmarks/README.md), so it stays fp32."""
+    block = AttentionBlock(8, num_heads=2)
+    x = torch.randn(2, 8, 4, 4)
+    seen = []
+    attend = torch.nn.functional.scaled_dot_product_attention
+
+    def spy(q, k, v):
+        seen.append((q.dtype, torch.is_autocast_enabled("cpu")))
+        return attend(q, k, v)
+
+    monkeypatch.setattr(torch.nn.functional, "scaled_dot_product_attention", spy)
+    expected = block(x)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        out = block(x)
+    out.float().sum().backward()
+    assert seen == [(torch.float32, False), (torch.float32, False)]
+    assert torch.allclose(out.float(), expected, atol=0.1)

@@ -136,7 +136,11 @@ class AttentionBlock(nn.Module):
             t.reshape(b, -1, self.num_heads, c // self.num_heads).transpose(1, 2).contiguous()
             for t in (q, k, v)
         )
-        out = F.scaled_dot_product_attention(q, k, v)
+        if x.device.type == "cpu":  # under bf16 autocast the CPU attention backward is slow
+            with torch.autocast("cpu", enabled=False):  # (benchmarks/README.md): keep it fp32
+                out = F.scaled_dot_product_attention(q.float(), k.float(), v.float()).to(q.dtype)
+        else:
+            out = F.scaled_dot_product_attention(q, k, v)
         out = self.proj(out.transpose(1, 2).reshape(b, -1, c))
         return x + out.transpose(1, 2).reshape(b, c, *spatial)
 
