@@ -78,8 +78,12 @@ def worker(job: dict) -> dict:
     image = torch.randn(batch, in_channels, *config.data.size)
     mask = torch.randint(0, num_classes, (batch, 1, *config.data.size))
 
-    precision = getattr(config.train, "precision", "fp32")  # trees before it: fp32
-    dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(precision)
+    try:
+        from ldseg.training.trainer import AUTOCAST_DTYPES
+    except ImportError:  # a tree before train.precision: fp32
+        AUTOCAST_DTYPES = {"fp32": None}
+    precision = getattr(config.train, "precision", "fp32")
+    dtype = AUTOCAST_DTYPES[precision]
 
     def step() -> float:
         start = time.perf_counter()
