@@ -12,11 +12,11 @@ import torch
 from tqdm import tqdm
 
 from ldseg.config import DataConfig
+from ldseg.data.adapter import CaseAdapter
 from ldseg.data.layouts import discover
 from ldseg.data.pairing import Pair
 from ldseg.data.readers import check_same_grid, read_channels, read_label
-from ldseg.data.slices import mask_slices, slice_stems, volume_slices
-from ldseg.data.transforms import prepare_image, relabel, resize_mask
+from ldseg.data.transforms import relabel
 from ldseg.errors import DataError
 
 
@@ -114,20 +114,7 @@ def case_samples(
     for case in read_cases(pairs, data, counts.num_classes, desc, progress):
         counts.in_channels = counts.in_channels or case.image.shape[0]
         counts.max_label = max(counts.max_label, int(case.mask.max()))
-        if data.slicing == "2d":
-            images, axis = volume_slices(
-                case.image, data, counts.in_channels, case.spacing, case.path
-            )
-            masks = mask_slices(case.mask, axis, images.shape[2:])
-            stems = slice_stems(case.stem, axis, len(images))
-            yield [
-                {"image": image.clone(), "mask": mask, "stem": stem}
-                for image, mask, stem in zip(images, masks, stems, strict=True)
-            ]
-            continue
-        image = prepare_image(case.image, data, counts.in_channels, case.spacing, case.path)
-        mask = resize_mask(torch.as_tensor(case.mask)[None], image.shape[1:])
-        yield [{"image": image, "mask": mask, "stem": case.stem}]
+        yield CaseAdapter(data, counts.in_channels).samples(case)
 
 
 def load_cases(
@@ -141,11 +128,12 @@ def load_cases(
     """Training and validation tensors ``{"image": (C, *S), "mask": (1, *S), "stem"}`` of pairs.
 
     ``S`` is ``data.size``, or without ``data.resize`` the native grid (resampled to
-    ``data.spacing`` if set). With ``data.slicing`` ``2d`` every volume gives one sample per
-    slice (``ldseg.data.slices.volume_slices``; stems ``<stem>_z00``, ...), so validation
-    during training scores slices, not volumes. ``in_channels`` 0 takes the first image's channel
-    count; ``num_classes`` 0 takes the largest label value + 1, otherwise labels are checked
-    against it. Returns the tensors, the channel count and the number of classes.
+    ``data.spacing`` if set); a run that slices volumes (``data.slicing``) gets one sample per
+    slice (:meth:`~ldseg.data.adapter.CaseAdapter.samples`; stems ``<stem>_z00``, ...), so
+    validation during training scores slices, not volumes. ``in_channels`` 0 takes the first
+    image's channel count; ``num_classes`` 0 takes the largest label value + 1, otherwise
+    labels are checked against it. Returns the tensors, the channel count and the number of
+    classes.
     """
     counts = Counts(in_channels, num_classes)
     samples = [s for case in case_samples(pairs, data, counts, desc, progress) for s in case]

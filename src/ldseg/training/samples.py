@@ -7,25 +7,27 @@ import sys
 from collections.abc import Sequence
 
 from ldseg.config import Config
+from ldseg.data.adapter import CaseAdapter
 from ldseg.data.cases import load_cases
 from ldseg.data.lazy import LazyCases, memory_estimate, scan_cases
 from ldseg.data.pairing import Pair
 from ldseg.errors import LDSegError
 from ldseg.utils import available_memory
 
-Samples = Sequence[
-    dict
-]  # preprocessed {"image", "mask", "stem"} of ``ldseg.data.cases.load_cases``
+# The preprocessed {"image", "mask", "stem"} of ``ldseg.data.cases.load_cases``.
+Samples = Sequence[dict]
 MEMORY_SHARE = 0.25  # data.cache auto: in memory when the samples take at most this share
 
 
 def cache_mode(cfg: Config, pairs: Sequence[Pair], show: bool) -> str:
     """``data.cache``, with ``auto`` resolved: ``memory`` when the preprocessed samples of
     ``pairs`` are estimated to take at most ``MEMORY_SHARE`` of the available memory, else
-    ``lazy``. Slice-wise runs (``data.slicing`` 2d) keep their slices in memory."""
-    if cfg.data.slicing == "2d":
+    ``lazy``; ``memory`` where the run's samples cannot be read lazily
+    (:attr:`~ldseg.data.adapter.CaseAdapter.memory_only`)."""
+    reason = CaseAdapter(cfg.data, cfg.model.in_channels).memory_only
+    if reason is not None:
         if cfg.data.cache == "lazy":
-            raise LDSegError("data.cache lazy reads whole cases; data.slicing 2d needs memory")
+            raise LDSegError(reason)
         return "memory"
     if cfg.data.cache != "auto":
         return cfg.data.cache
