@@ -5,7 +5,7 @@ import pytest
 import torch
 
 from ldseg.errors import DataError
-from ldseg.evaluation.metrics import dice_iou
+from ldseg.evaluation.metrics import CaseScores, class_statistics, dice_iou, dice_summary
 
 
 def masks() -> tuple[np.ndarray, np.ndarray]:
@@ -47,3 +47,25 @@ def test_errors():
         dice_iou(np.zeros((4, 5), int), np.zeros((5, 4), int), 2)
     with pytest.raises(DataError, match=r"outside 0\.\.1"):
         dice_iou(np.full((2, 2), 2), np.zeros((2, 2), int), 2)
+
+
+def test_case_scores_hold_each_case_in_its_position():
+    rng = np.random.default_rng(0)
+    masks = [rng.integers(0, 3, (6, 5)) for _ in range(4)]
+    truths = [rng.integers(0, 3, (6, 5)) for _ in range(4)]
+    truths[1][truths[1] == 2] = 0  # class 2 absent from one truth
+    expected = [dice_iou(m, t, 3) for m, t in zip(masks, truths, strict=True)]
+    scores = CaseScores(3, iou=True)
+    for position in (2, 0, 3, 1):  # finished out of order, as batches of one size finish them
+        dice = scores.add(masks[position], truths[position], position)
+        np.testing.assert_array_equal(dice, expected[position][0])
+    assert len(scores) == 4
+    np.testing.assert_array_equal(scores.dice, np.array([e[0] for e in expected]))
+    np.testing.assert_array_equal(scores.iou, np.array([e[1] for e in expected]))
+    np.testing.assert_array_equal(scores.class_dice(), class_statistics(scores.dice)[0])
+    assert scores.summary() == dice_summary([e[0] for e in expected])
+    same = CaseScores.of(masks, truths, 3)
+    np.testing.assert_array_equal(same.dice, scores.dice)
+    with pytest.raises(ValueError, match="without IoU"):
+        _ = same.iou
+    assert CaseScores(3).dice.shape == (0, 3) and CaseScores(3).class_dice().size == 0

@@ -16,7 +16,12 @@ from ldseg.data.cases import read_truth
 from ldseg.data.pairing import Pair, list_masks, pair_files
 from ldseg.data.readers import read_mask
 from ldseg.errors import DataError
-from ldseg.evaluation.metrics import as_number, class_statistics, dice_iou, foreground_mean
+from ldseg.evaluation.metrics import (
+    CaseScores,
+    as_number,
+    class_statistics,
+    foreground_mean,
+)
 from ldseg.evaluation.surface import EMPTY_CLASS_RULE, surface_distances
 from ldseg.utils import atomic_write_text, fmt
 
@@ -69,20 +74,20 @@ def evaluate_masks(
             )
     if class_names is not None and len(class_names) != num_classes:
         raise ValueError(f"{len(class_names)} class names for {num_classes} classes")
-    dice = np.empty((len(pairs), num_classes))
-    iou = np.empty((len(pairs), num_classes))
+    scores = CaseScores(num_classes, iou=True)
     hd95 = np.empty((len(pairs), num_classes))
     asd = np.empty((len(pairs), num_classes))
     units = set()
     for i, (pair, (pred, truth)) in enumerate(zip(pairs, masks, strict=True)):
         try:
-            dice[i], iou[i] = dice_iou(pred, truth, num_classes)
+            scores.add(pred, truth)
         except DataError as err:
             raise DataError(f"{pair.image} vs {pair.mask.name}: {err}") from err
         if surface:
             meta = truths[i][1]
             units.add("mm" if meta["kind"] == "volume" else "pixel")
             hd95[i], asd[i] = surface_distances(pred, truth, num_classes, meta["spacing"])
+    dice, iou = scores.dice, scores.iou
 
     (dice_mean, dice_std, counts), (iou_mean, iou_std, _) = map(class_statistics, (dice, iou))
     distances = {"hd95": class_statistics(hd95), "asd": class_statistics(asd)} if surface else {}

@@ -1,7 +1,10 @@
 """Per-class Dice and IoU of label maps (computed with MONAI), and their statistics over cases:
-the one aggregation that validation, ``ldseg evaluate``, ``compare`` and the experiments share."""
+the one per-case scoring (:class:`CaseScores`) and aggregation that validation, the
+post-processing decision, ``ldseg evaluate``, ``compare`` and the experiments share."""
 
 from __future__ import annotations
+
+from collections.abc import Sequence
 
 import numpy as np
 import torch
@@ -76,3 +79,64 @@ def dice_summary(scores: np.ndarray | list) -> dict[str, float | list | None]:
 def as_number(value: float) -> float | None:
     """A float for JSON: None for NaN."""
     return None if np.isnan(value) else float(value)
+
+
+class CaseScores:
+    """Per-case Dice (and with ``iou`` IoU) of predicted label maps against their truths, and
+    their statistics over the cases, in the order of the cases' positions.
+
+    Cases may be added in any order under their ``position`` (default: the next one), as
+    a segmentation that batches cases of one size together finishes them.
+    """
+
+    def __init__(self, num_classes: int, iou: bool = False) -> None:
+        self.num_classes, self.with_iou = num_classes, iou
+        self._rows: dict[int, tuple[np.ndarray, np.ndarray | None]] = {}
+
+    @classmethod
+    def of(
+        cls,
+        masks: Sequence[np.ndarray],
+        truths: Sequence[np.ndarray],
+        num_classes: int,
+        iou: bool = False,
+    ) -> CaseScores:
+        """The scores of ``masks[i]`` against ``truths[i]``."""
+        scores = cls(num_classes, iou)
+        for mask, truth in zip(masks, truths, strict=True):
+            scores.add(mask, truth)
+        return scores
+
+    def add(self, mask: np.ndarray, truth: np.ndarray, position: int | None = None) -> np.ndarray:
+        """Score one case (:func:`dice_iou`); returns its per-class Dice."""
+        position = len(self._rows) if position is None else position
+        dice, iou = dice_iou(mask, truth, self.num_classes)
+        self._rows[position] = (dice, iou if self.with_iou else None)
+        return dice
+
+    def __len__(self) -> int:
+        return len(self._rows)
+
+    @property
+    def dice(self) -> np.ndarray:
+        """Per-case, per-class Dice ``(N, C)``, NaN where a class is in neither map."""
+        return self._stacked(0)
+
+    @property
+    def iou(self) -> np.ndarray:
+        """Per-case, per-class IoU ``(N, C)`` (scores made with ``iou``)."""
+        if not self.with_iou:
+            raise ValueError("these scores were made without IoU")
+        return self._stacked(1)
+
+    def class_dice(self) -> np.ndarray:
+        """Per-class mean Dice over the cases, empty-in-both left out (empty: no cases)."""
+        return class_statistics(self.dice)[0] if self._rows else np.array([])
+
+    def summary(self) -> dict[str, float | list | None]:
+        """:func:`dice_summary` of the cases."""
+        return dice_summary(self.dice)
+
+    def _stacked(self, which: int) -> np.ndarray:
+        rows = [self._rows[p][which] for p in sorted(self._rows)]
+        return np.array(rows, dtype=float).reshape(len(rows), self.num_classes)

@@ -15,7 +15,7 @@ from collections.abc import Sequence
 import numpy as np
 from scipy import ndimage
 
-from ldseg.evaluation.metrics import as_number, class_statistics, dice_iou, foreground_mean
+from ldseg.evaluation.metrics import CaseScores, as_number, foreground_mean
 
 FOREGROUND = 0  # in a list of classes to reduce: every foreground class as one region
 
@@ -38,8 +38,7 @@ def _class_dice(
     predictions: Sequence[np.ndarray], truths: Sequence[np.ndarray], n: int
 ) -> np.ndarray:
     """Per-class mean Dice over the cases, empty-in-both left out."""
-    scores = [dice_iou(p, t, n)[0] for p, t in zip(predictions, truths, strict=True)]
-    return class_statistics(scores)[0]
+    return CaseScores.of(predictions, truths, n).class_dice()
 
 
 def decide_postprocessing(
