@@ -11,7 +11,9 @@ from ldseg.data.layouts import find_pairs
 from ldseg.data.readers import read_image, read_mask
 from ldseg.data.transforms import resize_mask
 from ldseg.evaluation.metrics import dice_iou
+from ldseg.experiments.common import CaseSelection
 from ldseg.experiments.diagnose import run_diagnose, window_around_foreground
+from ldseg.experiments.results import ResultsFolder
 from ldseg.inference import Predictor
 
 
@@ -21,12 +23,12 @@ def mean_foreground(per_case):
 
 @torch.no_grad()
 def test_diagnose_matches_a_recomputation(tiny_run, test_data, tmp_path):
-    result = run_diagnose(tiny_run, test_data, tmp_path, steps=[1, 2, 50], command="x")
+    result = run_diagnose(tiny_run, CaseSelection(test_data), ResultsFolder(tmp_path), [1, 2, 50])
     predictor = Predictor.from_run(tiny_run)
     model = predictor.model
     auto, sampled, t_map, correlations = [], [], [], []
     for pair in find_pairs(test_data):
-        image = predictor.preprocess(read_image(pair.image)[0])
+        image = predictor.adapter.array_inputs(read_image(pair.image)[0]).images[0]
         mask = resize_mask(torch.as_tensor(read_mask(pair.mask))[None], image.shape[1:])
         truth = mask[0].numpy()
         z0 = model.label_encoder(mask[None])

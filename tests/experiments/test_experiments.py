@@ -10,12 +10,14 @@ from PIL import Image
 from ldseg.cli import main
 from ldseg.data.readers import read_image, read_mask
 from ldseg.evaluation.metrics import dice_iou
+from ldseg.experiments.common import CaseSelection
 from ldseg.experiments.evaluate import run_evaluate
 from ldseg.experiments.noise import run_noise
+from ldseg.experiments.results import ResultsFolder
 from ldseg.experiments.steps import run_steps, steps_gap
 from ldseg.experiments.timing import parse_shape, run_timing
 from ldseg.experiments.uncertainty import calibration, roc_curve, run_uncertainty
-from ldseg.inference import Predictor
+from ldseg.inference import Predictor, SamplingOptions
 
 
 def foreground_dice(run, data, steps):
@@ -40,7 +42,8 @@ def check_results(out, experiment, figures):
 
 
 def test_steps(tiny_run, test_data, tmp_path):
-    results = run_steps(tiny_run, test_data, tmp_path, steps=[1, 2, 50], repeats=2, command="x")
+    out = ResultsFolder(tmp_path, "x")
+    results = run_steps(tiny_run, CaseSelection(test_data), out, ks=[1, 2, 50], repeats=2)
     results = check_results(tmp_path, "steps", ["steps.png"])
     rows = results["rows"]
     assert [row["steps"] for row in rows] == [1, 2, 50] and results["num_cases"] == 4
@@ -57,7 +60,9 @@ def test_steps(tiny_run, test_data, tmp_path):
 def test_noise_two_runs(tiny_run, test_data, tmp_path):
     other = tmp_path / "other-run"
     shutil.copytree(tiny_run, other)
-    results = run_noise([tiny_run, other], test_data, tmp_path / "out", [0.0, 2.0], steps=2)
+    out = ResultsFolder(tmp_path / "out")
+    sampling = SamplingOptions(steps=2)
+    results = run_noise([tiny_run, other], CaseSelection(test_data), out, [0.0, 2.0], sampling)
     results = check_results(tmp_path / "out", "noise", ["noise.png"])
     curves = results["curves"]
     assert curves[0]["label"].endswith("/run") and curves[1]["label"] == "other-run"
@@ -70,7 +75,8 @@ def test_noise_two_runs(tiny_run, test_data, tmp_path):
 
 
 def test_uncertainty(tiny_run, test_data, tmp_path):
-    run_uncertainty(tiny_run, test_data, tmp_path, samples=3, max_cases=3, num_examples=2)
+    cases, sampling = CaseSelection(test_data, max_cases=3), SamplingOptions(samples=3)
+    run_uncertainty(tiny_run, cases, ResultsFolder(tmp_path), sampling, num_examples=2)
     results = check_results(
         tmp_path, "uncertainty", ["uncertainty_maps.png", "uncertainty_roc.png"]
     )
@@ -98,7 +104,8 @@ def test_roc_and_calibration_values():
 
 
 def test_evaluate(tiny_run, test_data, tmp_path):
-    run_evaluate(tiny_run, test_data, tmp_path, steps=2, command="ldseg experiment evaluate")
+    out = ResultsFolder(tmp_path, "ldseg experiment evaluate")
+    run_evaluate(tiny_run, CaseSelection(test_data), out, SamplingOptions(steps=2))
     results = check_results(tmp_path, "evaluate", ["report.html"])
     assert results["mean_dice"] == pytest.approx(foreground_dice(tiny_run, test_data, 2))
     assert results["distance_unit"] == "pixel" and results["mean_hd95"] > 0
@@ -109,7 +116,8 @@ def test_evaluate(tiny_run, test_data, tmp_path):
 
 
 def test_timing_in_fresh_processes(tiny_run, tmp_path):
-    results = run_timing([tiny_run], tmp_path, sizes=["32", "64x32"], steps=2, repeats=2)
+    out, sampling = ResultsFolder(tmp_path), SamplingOptions(steps=2)
+    results = run_timing([tiny_run], out, sizes=["32", "64x32"], sampling=sampling, repeats=2)
     results = check_results(tmp_path, "timing", ["timing.png"])
     rows = results["curves"][0]["rows"]
     assert [row["shape"] for row in rows] == [[32, 32], [64, 32]]

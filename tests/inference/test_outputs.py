@@ -27,7 +27,7 @@ def image(seed=0, shape=(32, 32)):
 def test_batched_seeds_match_single_predictions(predictor):
     pictures = [image(0), image(1)]
     batch, _ = predictor.pipeline(steps=3)(
-        torch.stack([predictor.preprocess(p) for p in pictures]), seeds=[5, 6]
+        torch.cat([predictor.adapter.array_inputs(p).images for p in pictures]), seeds=[5, 6]
     )
     for probs, picture, seed in zip(batch, pictures, [5, 6], strict=True):
         single = predictor.predict_array(picture, steps=3, seed=seed).probabilities

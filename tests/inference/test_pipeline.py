@@ -80,7 +80,7 @@ def test_sliding_window_matches_whole_image(window, mean_tol, agreement):
         if isinstance(layer, torch.nn.modules.batchnorm._BatchNorm):
             layer.momentum = 1.0
     with torch.no_grad():
-        model.train().net(sliding.preprocess(image)[None])
+        model.train().net(sliding.adapter.array_inputs(image).images)
     model.eval()
 
     seen = []

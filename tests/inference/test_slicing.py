@@ -8,6 +8,8 @@ import pytest
 import SimpleITK as sitk
 
 from ldseg.cli import main
+from ldseg.data.slices import volume_slices
+from ldseg.data.transforms import resize_probabilities
 from ldseg.errors import LDSegError
 from ldseg.evaluation.postprocess import keep_largest_component
 from ldseg.inference import Predictor
@@ -62,7 +64,26 @@ def test_each_slice_is_predicted_as_a_2d_image_and_stacked_back(slicing_run):
         or original(images, shapes, *a, **k)
     )
     predictor.predict_array(volume, spacing=(1.0, 4.0, 1.0))  # sliced along y, 22 slices
-    assert seen == [((22, 1, 16, 16), [(18, 5)] * 22)]
+    assert seen == [((16, 1, 16, 16), [(18, 5)] * 16), ((6, 1, 16, 16), [(18, 5)] * 6)]
+
+
+def test_a_volume_is_the_stack_of_its_slices_predicted_as_2d_images(slicing_run):
+    """Each slice alone through the run's 2D pipeline from the volume's seed, resized back to
+    its plane: stacked along the slice axis, they are the volume's prediction."""
+    predictor = Predictor.from_run(slicing_run, postprocess=False)
+    volume = RNG.random((1, 18, 22, 5)).astype(np.float32)
+    spacing = (1.0, 4.0, 1.0)  # the largest spacing: cut along y
+    prediction = predictor.predict_array(volume, spacing=spacing, seed=4)
+    slices, axis = volume_slices(volume, predictor.config.data, 1, spacing)
+    assert axis == 1 and len(slices) == 22
+    pipeline = predictor.pipeline()
+    alone = [
+        resize_probabilities(pipeline(row[None], seeds=[4])[0][0], (18, 5)).numpy()
+        for row in slices
+    ]
+    stacked = np.stack(alone, axis=axis + 1)
+    np.testing.assert_allclose(prediction.probabilities, stacked, atol=1e-5)
+    np.testing.assert_array_equal(prediction.mask, stacked.argmax(0))
 
 
 def test_a_2d_image_for_a_slice_wise_run_is_one_line_and_no_mask(slicing_run, tmp_path, capsys):

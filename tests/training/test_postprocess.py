@@ -7,13 +7,14 @@ import json
 import numpy as np
 import torch
 
+from ldseg.data.adapter import CaseAdapter
 from ldseg.data.cases import load_cases
 from ldseg.data.layouts import find_pairs
 from ldseg.evaluation.postprocess import decide_postprocessing
 from ldseg.inference import Predictor
 from ldseg.runs import RunFolder
 from ldseg.training import train
-from ldseg.training.postprocess import as_volumes, record_postprocessing
+from ldseg.training.postprocess import record_postprocessing
 from tests.helpers import tiny_config, tiny_dataset, untrained_run
 
 
@@ -44,7 +45,7 @@ def test_native_grids_of_different_sizes_are_predicted_one_at_a_time(tmp_path):
     folder = RunFolder(untrained_run(tmp_path / "run", data__resize=False))
     generator = torch.Generator().manual_seed(0)
     cases = [
-        {"image": torch.rand(1, *shape, generator=generator), "mask": mask}
+        {"image": torch.rand(1, *shape, generator=generator), "mask": mask, "stem": str(shape)}
         for shape in ((40, 36), (32, 48))
         for mask in [torch.randint(0, 3, (1, *shape), generator=generator)]
     ]
@@ -64,8 +65,10 @@ def test_a_slice_wise_run_decides_on_its_volumes(tmp_path):
         for stem in stems
         for mask in [torch.randint(0, 3, (1, 32, 32), generator=generator)]
     ]
-    volumes = as_volumes([c["mask"][0].numpy() for c in cases], stems)
+    config = folder.load_config()
+    volumes = list(CaseAdapter(config.data, 1).sample_cases(cases))
     assert [v.shape for v in volumes] == [(32, 32, 3), (32, 32, 2)]
-    np.testing.assert_array_equal(volumes[1][..., 0], cases[3]["mask"][0].numpy())
+    assert [v.stem for v in volumes] == ["patient001_frame01", "patient002_frame01"]
+    np.testing.assert_array_equal(volumes[1].mask[..., 0], cases[3]["mask"][0].numpy())
     record_postprocessing(folder, cases, torch.device("cpu"))
     assert json.loads(folder.postprocessing_path.read_text())["cases"] == 2

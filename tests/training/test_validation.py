@@ -8,7 +8,7 @@ import torch
 from ldseg.evaluation.metrics import class_statistics, dice_iou
 from ldseg.inference import Predictor
 from ldseg.models import build_model
-from ldseg.training.validation import same_shape_batches, validate
+from ldseg.training.validation import validate
 from tests.helpers import tiny_config
 
 
@@ -16,18 +16,6 @@ def sample(shape: tuple[int, ...], seed: int, num_classes: int = 3) -> dict:
     rng = np.random.default_rng(seed)
     mask = torch.from_numpy(rng.integers(0, num_classes, (1, *shape)))
     return {"image": torch.rand(1, *shape), "mask": mask, "stem": f"case_{seed}"}
-
-
-def test_same_shape_batches_split_at_a_new_shape_and_at_the_batch_size():
-    shapes = [(4, 4)] * 5 + [(4, 6)] * 2 + [(4, 4)]
-    samples = [sample(s, i) for i, s in enumerate(shapes)]
-    batches = list(same_shape_batches(samples, batch_size=3))
-    assert [[c["stem"] for c in b] for b in batches] == [
-        ["case_0", "case_1", "case_2"],
-        ["case_3", "case_4"],
-        ["case_5", "case_6"],
-        ["case_7"],
-    ]
 
 
 @pytest.mark.parametrize("name", ["ldseg", "resunet"])

@@ -28,13 +28,16 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from ldseg.experiments.common import CaseSelection
     from ldseg.experiments.compare import compare_runs, compare_table
+    from ldseg.inference import SamplingOptions
     from ldseg.runs.guard import check_outputs
 
     out = args.out or free_dir("ldseg-compare")
     runs = [Path(run) / name for run in args.runs for name in ("config.json", "best.safetensors")]
     check_outputs([out / "compare.json", out / "compare.md"], [*runs, args.data])
-    result = compare_runs(args.runs, args.data, out, args.steps, args.split)
+    cases = CaseSelection(args.data, args.split)
+    result = compare_runs(args.runs, cases, out, SamplingOptions(args.steps))
     print(compare_table(result))
     print(f"table: {out / 'compare.md'} (and compare.json)")
     return 0

@@ -33,6 +33,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from ldseg.experiments.crossval import cv_summary, cv_table, fold_runs
+    from ldseg.inference import SamplingOptions
     from ldseg.runs import RunFolder
     from ldseg.runs.guard import check_outputs
 
@@ -43,9 +44,8 @@ def run(args: argparse.Namespace) -> int:
     for _, val in fold_runs(args.runs, args.data)[1]:
         inputs += [path for pair in val for path in (*pair.images, pair.mask)]
     check_outputs([out], inputs)
-    result = cv_summary(
-        args.runs, out, args.steps, args.sampler, args.seed, args.weights, args.data
-    )
+    sampling = SamplingOptions(args.steps, args.sampler, args.seed)
+    result = cv_summary(args.runs, out, sampling, args.weights, args.data)
     print(cv_table(result))
     if result["missing_folds"]:
         print(f"folds without a run: {result['missing_folds']} of {result['folds']}")

@@ -17,6 +17,8 @@ from ldseg.cli.common import (
 from ldseg.utils import free_dir
 
 GLOBAL_OPTIONS = ("command", "experiment", "debug", "argv", "handler", "out")
+SAMPLING_OPTIONS = ("steps", "sampler", "seed", "samples")  # one SamplingOptions
+SELECTION_OPTIONS = ("data", "split", "max_cases")  # one CaseSelection
 # What each experiment writes into --out besides results.json (evaluate's predictions are
 # checked by predict's own guard).
 OUTPUTS = {
@@ -83,6 +85,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     steps = add("steps", "Dice and time per image against the number of sampling steps K")
     steps.add_argument(
         "--steps",
+        dest="ks",
+        metavar="STEPS",
         type=comma_list(positive_int),
         help="values of K (default: 1,2,5,10,20,50,100,1000)",
     )
@@ -106,7 +110,11 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         "what limits a run: label autoencoder ceiling, sampler at each K, the t = T map",
     )
     diagnose.add_argument(
-        "--steps", type=comma_list(positive_int), help="values of K (default: 1,2,50)"
+        "--steps",
+        dest="ks",
+        metavar="STEPS",
+        type=comma_list(positive_int),
+        help="values of K (default: 1,2,50)",
     )
     seeded(diagnose)
     uncertainty = add("uncertainty", "uncertainty maps; does the SD point at errors?")
@@ -123,9 +131,14 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def _run(args: argparse.Namespace) -> int:
-    """Call the experiment with its options by name (each option is the parameter of the same
-    name; an option not given leaves the experiment's default)."""
+    """Call the experiment with its options: the sampling options as one ``SamplingOptions``,
+    the test set as one ``CaseSelection``, ``--out`` and the command line as one
+    ``ResultsFolder``, every other option as the parameter of its name (an option not given
+    leaves the experiment's default)."""
+    from ldseg.experiments.common import CaseSelection  # imported when run: torch
     from ldseg.experiments.registry import EXPERIMENTS  # imported when run: matplotlib
+    from ldseg.experiments.results import ResultsFolder
+    from ldseg.inference import SamplingOptions
     from ldseg.runs.guard import check_outputs
 
     options = {k: v for k, v in vars(args).items() if k not in GLOBAL_OPTIONS and v is not None}
@@ -138,6 +151,11 @@ def _run(args: argparse.Namespace) -> int:
     own = runs if args.experiment in RUN_OUTPUTS else []
     data = [args.data] if getattr(args, "data", None) else []
     check_outputs(outputs, [*inputs, *data], own=own)
-    EXPERIMENTS[args.experiment](out_dir=out, command=command_line(args), **options)
+    sampling = {k: options.pop(k) for k in SAMPLING_OPTIONS if k in options}
+    options["sampling"] = SamplingOptions(**sampling)
+    if "data" in options:
+        selection = {k: options.pop(k) for k in SELECTION_OPTIONS if k in options}
+        options["cases"] = CaseSelection(**selection)
+    EXPERIMENTS[args.experiment](out=ResultsFolder(out, command_line(args)), **options)
     print(f"results: {out / 'results.json'}")
     return 0

@@ -4,62 +4,68 @@ from __future__ import annotations
 
 import json
 import statistics
-import time
 from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
 
-from ldseg.evaluation.metrics import class_statistics, dice_iou, foreground_mean
-from ldseg.experiments.common import run_cases
+from ldseg.evaluation.metrics import class_statistics, foreground_mean
+from ldseg.experiments.common import CaseSelection
 from ldseg.experiments.measure import PeakRSS
-from ldseg.inference import Predictor
+from ldseg.inference import Predictor, SamplingOptions
+from ldseg.inference.scoring import segment_and_score
 from ldseg.utils import atomic_write_text
 
 
 def compare_runs(
     runs: Sequence[Path],
-    data: Path,
+    cases: CaseSelection,
     out_dir: Path,
-    steps: int | None = None,
-    split: str = "val",
+    sampling: SamplingOptions | None = None,
 ) -> dict:
     """Dice/IoU per class, median seconds per image, parameters and peak memory of each run.
 
-    Every run segments the same image/mask pairs of ``split`` of ``data`` (read with its own
-    data settings) in this process, one warm-up image first; ``steps`` overrides each
-    diffusion run's own sampling steps.
+    Every run segments the same cases (read with its own data settings) in this process, one
+    image at a time after a warm-up image, so that each image is timed from its preprocessing
+    to its mask; ``sampling.steps`` overrides each diffusion run's own sampling steps.
     """
+    sampling = sampling or SamplingOptions()
     rows = []
     for run in runs:
         predictor = Predictor.from_run(run)
         model, config = predictor.model, predictor.config
-        cases = run_cases(predictor, data, split)
-        sampler = predictor.pipeline(steps or None).sampler
-        run_steps = None if sampler is None else len(sampler.timesteps)
-        predictor.predict_array(cases[0].image, run_steps, spacing=cases[0].spacing)  # warm-up
-        scores, seconds = [], []
+        read = cases.cases(config.data)
+        sampler = predictor.pipeline(sampling.steps or None, sampling.sampler).sampler
+        options = replace(sampling, steps=None if sampler is None else len(sampler.timesteps))
+        first = read[0]
+        predictor.predict_array(
+            first.image, options.steps, options.sampler, options.seed, spacing=first.spacing
+        )
         with PeakRSS() as memory:
-            for case in cases:
-                start = time.perf_counter()
-                mask = predictor.predict_array(case.image, run_steps, spacing=case.spacing).mask
-                seconds.append(time.perf_counter() - start)
-                scores.append(dice_iou(mask, case.mask, model.num_classes))
-        dice = class_statistics([s[0] for s in scores])[0]
-        iou = class_statistics([s[1] for s in scores])[0]
+            scored = segment_and_score(
+                predictor,
+                map(predictor.adapter.case_inputs, read),
+                options,
+                batching="case",
+                iou=True,
+                timed=True,
+            )
+        dice = scored.scores.class_dice()
+        iou = class_statistics(scored.scores.iou)[0]
         rows.append(
             {
                 "run": str(run),
                 "model": config.model.name,
-                "steps": run_steps,
+                "steps": options.steps,
                 "dice": [float(d) for d in dice],
                 "iou": [float(v) for v in iou],
                 "mean_dice": foreground_mean(dice),
                 "mean_iou": foreground_mean(iou),
-                "seconds_per_image": statistics.median(seconds),
+                "seconds_per_image": statistics.median(scored.seconds),
                 "parameters": sum(p.numel() for p in model.parameters()),
                 "peak_memory_mib": memory.peak_mib,
             }
         )
-    result = {"data": str(data), "num_cases": len(cases), "runs": rows}
+    result = {"data": str(cases.data), "num_cases": len(read), "runs": rows}
     out_dir = Path(out_dir)
     atomic_write_text(out_dir / "compare.json", json.dumps(result, indent=2) + "\n")
     atomic_write_text(out_dir / "compare.md", compare_table(result) + "\n")

@@ -7,12 +7,14 @@ import json
 from collections.abc import Sequence
 from pathlib import Path
 
+import numpy as np
+
 from ldseg.data.cases import read_cases
 from ldseg.data.pairing import Pair
 from ldseg.errors import LDSegError
-from ldseg.evaluation.metrics import as_number, dice_iou, dice_summary
-from ldseg.experiments.common import preprocess_cases, segment
-from ldseg.inference import Predictor
+from ldseg.evaluation.metrics import as_number, dice_summary
+from ldseg.inference import Predictor, SamplingOptions
+from ldseg.inference.scoring import segment_and_score
 from ldseg.runs import RunFolder
 from ldseg.utils import atomic_write_text, fmt
 
@@ -49,36 +51,35 @@ def fold_runs(
 def cv_summary(
     runs: Sequence[Path],
     out: Path,
-    steps: int | None = None,
-    sampler: str | None = None,
-    seed: int = 0,
+    sampling: SamplingOptions | None = None,
     weights: str = "best",
     data_root: Path | None = None,
 ) -> dict:
     """Segment each fold's validation cases with its run (read with the run's data settings,
-    noise from ``seed``) and write ``out``: per-class Dice pooled over every fold's cases (the
-    mean over cases), per fold, and per case."""
+    ``sampling``'s noise as ``predict`` draws it) and write ``out``: per-class Dice pooled over
+    every fold's cases (the mean over cases), per fold, and per case."""
+    sampling = sampling or SamplingOptions()
     folds, found = fold_runs(runs, data_root)
     rows, cases, pooled, names = [], [], [], None
     for run, (fold, val) in zip(runs, found, strict=True):
         predictor = Predictor.from_run(run, weights)
         data, classes = predictor.config.data, predictor.model.num_classes
-        if pooled and len(pooled[0]) != classes:
-            raise LDSegError(f"{run}: {classes} classes, the other folds {len(pooled[0])}")
+        if pooled and pooled[0].shape[1] != classes:
+            raise LDSegError(f"{run}: {classes} classes, the other folds {pooled[0].shape[1]}")
         names = names or data.class_names
-        read = list(read_cases(val, data, classes))
-        masks = segment(predictor, preprocess_cases(predictor, read), read, steps, sampler, seed)
-        scores = [dice_iou(m, c.mask, classes)[0] for m, c in zip(masks, read, strict=True)]
-        pooled += scores
-        rows.append({"run": str(run), "fold": fold, "num_cases": len(read), **dice_summary(scores)})
-        for case, score in zip(read, scores, strict=True):
-            cases.append({"stem": case.stem, "fold": fold, "dice": [as_number(d) for d in score]})
+        read = read_cases(val, data, classes)
+        scored = segment_and_score(predictor, map(predictor.adapter.case_inputs, read), sampling)
+        pooled.append(scored.scores.dice)
+        summary = scored.summary()
+        rows.append({"run": str(run), "fold": fold, "num_cases": len(scored.stems), **summary})
+        for stem, score in zip(scored.stems, scored.scores.dice, strict=True):
+            cases.append({"stem": stem, "fold": fold, "dice": [as_number(d) for d in score]})
     result = {
         "folds": folds,
         "missing_folds": sorted(set(range(folds)) - {row["fold"] for row in rows}),
         "class_names": names,
         "num_cases": len(cases),
-        **dice_summary(pooled),
+        **dice_summary(np.concatenate(pooled) if pooled else []),
         "runs": sorted(rows, key=lambda row: row["fold"]),
         "cases": cases,
     }

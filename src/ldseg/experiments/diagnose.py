@@ -8,7 +8,7 @@ window centred on the truth's foreground), the per-class Dice of
 - ``t=T map``: a deterministic decode of the denoiser's clean-latent estimate at t = T from a
   zero latent, the image-to-latent map that few-step sampling rests on;
 
-(a slice-wise run, ``data.slicing`` 2d: each slice of a volume that holds foreground)
+(a run that segments volumes slice by slice: each slice of a volume that holds foreground)
 
 and the Pearson correlation between the K=2 sampled latent and encode(truth). A high
 autoencoder Dice with low sampled Dice says the denoiser limits; a low autoencoder Dice says the
@@ -24,17 +24,13 @@ import numpy as np
 import torch
 from matplotlib.figure import Figure
 
-from ldseg.data.cases import read_cases
-from ldseg.data.layouts import discover
-from ldseg.data.slices import mask_slices
-from ldseg.data.transforms import resize_mask
+from ldseg.data.cases import Case, read_cases
 from ldseg.errors import LDSegError
-from ldseg.evaluation.metrics import dice_iou, dice_summary
+from ldseg.evaluation.metrics import CaseScores
 from ldseg.evaluation.overlay import save_figure
-from ldseg.experiments.common import run_label
-from ldseg.experiments.results import write_results
-from ldseg.inference import Predictor
-from ldseg.inference.files import preprocess_slices
+from ldseg.experiments.common import CaseSelection, run_label
+from ldseg.experiments.results import ResultsFolder
+from ldseg.inference import Predictor, SamplingOptions
 from ldseg.inference.pipeline import initial_noise
 from ldseg.models import LDSeg
 from ldseg.nets.blocks import standardize
@@ -76,11 +72,11 @@ def latent_probabilities(
     predictor: Predictor,
     image: torch.Tensor,
     mask: torch.Tensor,
-    steps: Sequence[int],
-    seed: int,
-    sampler: str | None = None,
+    ks: Sequence[int],
+    sampling: SamplingOptions,
 ) -> tuple[dict[str, torch.Tensor], float]:
-    """Class probabilities ``(C, *size)`` of one preprocessed case by each route above, and
+    """Class probabilities ``(C, *size)`` of one preprocessed case by each route above (the
+    sampled ones with each K in ``ks``, ``sampling``'s sampler and the noise of its seed), and
     the correlation of the K=2 latent with encode(truth)."""
     model: LDSeg = predictor.model
     image, mask = image[None].to(predictor.device), mask[None].to(predictor.device)
@@ -92,10 +88,11 @@ def latent_probabilities(
 
     probs = {"autoencoder": decode(z0)}
     correlation = float("nan")
-    for k in steps:
-        generator = torch.Generator(predictor.device).manual_seed(seed)
+    for k in ks:
+        generator = torch.Generator(predictor.device).manual_seed(sampling.seed)
         noise = initial_noise(model, image.shape[2:], generator)
-        z = model.reverse(z_i, noise, predictor.pipeline(k, sampler).sampler, generator)
+        sampler = predictor.pipeline(k, sampling.sampler).sampler
+        z = model.reverse(z_i, noise, sampler, generator)
         probs[f"K={k}"] = decode(z)
         if k == 2:
             correlation = pearson(z, z0)
@@ -107,18 +104,13 @@ def latent_probabilities(
     return probs, correlation
 
 
-def network_views(predictor: Predictor, case) -> list[tuple[torch.Tensor, torch.Tensor]]:
+def network_views(predictor: Predictor, case: Case) -> list[tuple[torch.Tensor, torch.Tensor]]:
     """A case as the network sees it, with its truth ``(1, *size)``: the whole image, or (a
-    slice-wise run) each slice that holds foreground; without ``data.resize``, one
+    run that slices volumes) each slice that holds foreground; without ``data.resize``, one
     training-size window around the foreground of each."""
     data = predictor.config.data
-    if data.slicing == "2d":
-        slices, axis = preprocess_slices(predictor.config, case.image, case.path, case.spacing)
-        masks = mask_slices(case.mask, axis, slices.shape[2:])
-        views = [(image, mask) for image, mask in zip(slices, masks, strict=True) if mask.any()]
-    else:
-        tensor = predictor.preprocess(case.image, case.path, case.spacing)
-        views = [(tensor, resize_mask(torch.as_tensor(case.mask)[None], tensor.shape[1:]))]
+    samples = predictor.adapter.samples(case, skip_empty_slices=True)
+    views = [(sample["image"], sample["mask"]) for sample in samples]
     if not data.resize:
         views = [window_around_foreground(image, mask, data.size) for image, mask in views]
     return views
@@ -127,12 +119,12 @@ def network_views(predictor: Predictor, case) -> list[tuple[torch.Tensor, torch.
 def diagnose(
     predictor: Predictor,
     pairs: Sequence,
-    steps: Sequence[int] = DEFAULT_STEPS,
-    seed: int = 0,
-    sampler: str | None = None,
+    ks: Sequence[int] = DEFAULT_STEPS,
+    sampling: SamplingOptions | None = None,
 ) -> dict:
     """Per-class Dice of each route (mean over cases, empty-in-both left out) and the latent
     correlation, over image/mask ``pairs`` read with the run's data settings."""
+    sampling = sampling or SamplingOptions()
     if not isinstance(predictor.model, LDSeg):
         raise LDSegError(
             f"diagnose needs an LDSeg run, not {type(predictor.model).__name__} "
@@ -140,16 +132,16 @@ def diagnose(
         )
     config = predictor.config
     num_classes = predictor.model.num_classes
-    scores: dict[str, list[np.ndarray]] = {}
+    scores: dict[str, CaseScores] = {}
     correlations = []
     for case in read_cases(pairs, config.data):
         for tensor, mask in network_views(predictor, case):
-            probs, correlation = latent_probabilities(predictor, tensor, mask, steps, seed, sampler)
+            probs, correlation = latent_probabilities(predictor, tensor, mask, ks, sampling)
             correlations.append(correlation)
             for name, p in probs.items():
-                dice = dice_iou(p.argmax(0).numpy(), mask[0].numpy(), num_classes)[0]
-                scores.setdefault(name, []).append(dice)
-    routes = {name: dice_summary(rows) for name, rows in scores.items()}
+                route = scores.setdefault(name, CaseScores(num_classes))
+                route.add(p.argmax(0).numpy(), mask[0].numpy())
+    routes = {name: route.summary() for name, route in scores.items()}
     finite = [c for c in correlations if np.isfinite(c)]
     return {
         "num_cases": len(pairs),
@@ -198,31 +190,26 @@ def plot_diagnosis(result: dict, label: str, path: Path) -> Path:
 
 def run_diagnose(
     run: str | Path,
-    data: str | Path,
-    out_dir: str | Path,
-    steps: Sequence[int] = DEFAULT_STEPS,
-    seed: int = 0,
-    max_cases: int | None = None,
+    cases: CaseSelection,
+    out: ResultsFolder,
+    ks: Sequence[int] = DEFAULT_STEPS,
+    sampling: SamplingOptions | None = None,
     weights: str = "best",
-    sampler: str | None = None,
-    split: str = "val",
-    command: str | None = None,
 ) -> dict:
-    """Diagnose a run on a dataset folder (any layout ``discover`` knows: its ``split``, or
-    all its pairs when it has no splits); ``results.json`` and ``diagnose.png`` go to
-    ``out_dir``."""
+    """Diagnose a run on the cases; ``results.json`` and ``diagnose.png`` go to ``out``."""
+    sampling = sampling or SamplingOptions()
     predictor = Predictor.from_run(run, weights)
-    pairs = discover(data, predictor.config.data.layout).pairs(split)[:max_cases]
+    pairs = cases.pairs(predictor.config.data)
     if not pairs:
-        raise LDSegError(f"{data}: no image/mask pairs in split {split!r}")
-    result = diagnose(predictor, pairs, sorted(set(steps)), seed, sampler)
-    result |= {"run": str(run), "data": str(data), "seed": seed, "weights": weights}
-    result["sampler"] = sampler or predictor.config.sampling.sampler
+        raise LDSegError(f"{cases.data}: no image/mask pairs in split {cases.split!r}")
+    result = diagnose(predictor, pairs, sorted(set(ks)), sampling)
+    result |= {"run": str(run), "data": str(cases.data), "seed": sampling.seed, "weights": weights}
+    result["sampler"] = sampling.sampler or predictor.config.sampling.sampler
     for route, row in result["routes"].items():
         classes = ", ".join(fmt(d, 3) for d in row["class_dice"][1:])
         print(f"{route:12s} mean Dice {fmt(row['mean_dice'])}  per class {classes}")
     print(f"latent correlation (K=2 vs encode(truth)): {fmt(result['latent_correlation'])}")
     print(f"limit: {result['limit']}")
-    figure = plot_diagnosis(result, run_label(run), Path(out_dir) / "diagnose.png")
-    write_results(out_dir, "diagnose", result, [figure], command)
+    figure = plot_diagnosis(result, run_label(run), out.file("diagnose.png"))
+    out.write("diagnose", result, [figure])
     return result

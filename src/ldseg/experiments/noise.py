@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
 
 import torch
@@ -10,9 +11,10 @@ from matplotlib.figure import Figure
 
 from ldseg.errors import LDSegError
 from ldseg.evaluation.overlay import save_figure
-from ldseg.experiments.common import case_dice, preprocess_cases, run_cases, run_label, segment
-from ldseg.experiments.results import write_results
-from ldseg.inference import Predictor
+from ldseg.experiments.common import CaseSelection, run_label
+from ldseg.experiments.results import ResultsFolder
+from ldseg.inference import Predictor, SamplingOptions
+from ldseg.inference.scoring import segment_and_score
 from ldseg.utils import fmt
 
 DEFAULT_SIGMAS = (0.0, 0.05, 0.1, 0.15, 0.2)
@@ -35,50 +37,54 @@ def plot_noise(curves: Sequence[dict], path: Path) -> Path:
 
 def run_noise(
     runs: Sequence[str | Path],
-    data: str | Path,
-    out_dir: str | Path,
+    cases: CaseSelection,
+    out: ResultsFolder,
     sigmas: Sequence[float] = DEFAULT_SIGMAS,
-    steps: int | None = None,
-    sampler: str | None = None,
-    seed: int = 0,
-    max_cases: int | None = None,
+    sampling: SamplingOptions | None = None,
     weights: str = "best",
-    split: str = "val",
-    command: str | None = None,
 ) -> dict:
-    """Segment the test set (``split`` of ``data``, read with each run's data settings) with
-    N(0, sigma) added to every normalised, resized image, for each sigma and run; write
-    ``noise.png`` and ``results.json``.
+    """Segment the test cases (read with each run's data settings) with N(0, sigma) added to
+    every normalised, resized image, for each sigma and run; write ``noise.png`` and
+    ``results.json``.
 
-    The noise field of a case is one standard-normal draw (seeded by ``seed``) scaled by sigma,
-    so the curves differ only in sigma; images are not clipped after adding it.
+    The noise field of a case is one standard-normal draw (seeded by ``sampling.seed``)
+    scaled by sigma, so the curves differ only in sigma; images are not clipped after adding
+    it.
     """
-    out_dir = Path(out_dir)
+    sampling = sampling or SamplingOptions()
     curves = []
     for run in runs:
         predictor = Predictor.from_run(run, weights)
-        cases = run_cases(predictor, data, split, max_cases)
-        images = preprocess_cases(predictor, cases)
-        if len({image.shape for image in images}) > 1:
+        read = cases.cases(predictor.config.data)
+        inputs = [predictor.adapter.case_inputs(case) for case in read]
+        if len({case.images.shape for case in inputs}) > 1:
             raise LDSegError(f"{run}: the noise experiment needs a run that resizes its images")
-        clean = torch.stack(images)
-        unit = torch.randn(clean.shape, generator=torch.Generator().manual_seed(seed))
+        clean = torch.stack([case.images for case in inputs])
+        generator = torch.Generator().manual_seed(sampling.seed)
+        unit = torch.randn(clean.shape, generator=generator)
         rows = []
         for sigma in sorted(set(sigmas)):
-            masks = segment(predictor, clean + sigma * unit, cases, steps, sampler, seed)
-            rows.append({"sigma": sigma, **case_dice(masks, cases, predictor.model.num_classes)})
+            noisy = clean + sigma * unit
+            perturbed = [replace(case, images=noisy[i]) for i, case in enumerate(inputs)]
+            scores = segment_and_score(predictor, perturbed, sampling).summary()
+            rows.append({"sigma": sigma, **scores})
             print(f"{run_label(run)}  sigma={sigma:.3f}  Dice {fmt(rows[-1]['mean_dice'])}")
-        sampling = predictor.config.sampling
+        configured = predictor.config.sampling
         curves.append(
             {
                 "run": str(run),
                 "label": run_label(run),
-                "steps": steps or sampling.steps,
-                "sampler": sampler or sampling.sampler,
+                "steps": sampling.steps or configured.steps,
+                "sampler": sampling.sampler or configured.sampler,
                 "rows": rows,
             }
         )
-    results = {"data": str(data), "num_cases": len(cases), "seed": seed, "curves": curves}
-    figure = plot_noise(curves, out_dir / "noise.png")
-    write_results(out_dir, "noise", results, [figure], command)
+    results = {
+        "data": str(cases.data),
+        "num_cases": len(read),
+        "seed": sampling.seed,
+        "curves": curves,
+    }
+    figure = plot_noise(curves, out.file("noise.png"))
+    out.write("noise", results, [figure])
     return results

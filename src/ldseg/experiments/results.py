@@ -7,6 +7,7 @@ import os
 import platform
 import shlex
 import sys
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
@@ -76,3 +77,20 @@ def write_results(
     }
     text = json.dumps(record, indent=2, allow_nan=False)
     return atomic_write_text(out_dir / "results.json", text + "\n")
+
+
+@dataclass(frozen=True)
+class ResultsFolder:
+    """Where an experiment writes ``results.json`` and its figures, and the command line the
+    record names (default: this process's)."""
+
+    path: Path
+    command: str | None = None
+
+    def file(self, name: str) -> Path:
+        """A file of the folder (a figure's path)."""
+        return Path(self.path) / name
+
+    def write(self, experiment: str, results: dict, figures: list[Path]) -> Path:
+        """:func:`write_results` into the folder."""
+        return write_results(self.path, experiment, results, figures, self.command)

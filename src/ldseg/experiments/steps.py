@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
 
 from matplotlib.figure import Figure
 
 from ldseg.evaluation.overlay import save_figure
-from ldseg.experiments.common import case_dice, preprocess_cases, run_cases, run_label, segment
+from ldseg.experiments.common import CaseSelection, run_label
 from ldseg.experiments.measure import median_seconds
-from ldseg.experiments.results import write_results
-from ldseg.inference import Predictor
+from ldseg.experiments.results import ResultsFolder
+from ldseg.inference import Predictor, SamplingOptions
+from ldseg.inference.scoring import segment_and_score
 from ldseg.utils import fmt
 
 DEFAULT_STEPS = (1, 2, 5, 10, 20, 50, 100, 1000)
@@ -52,49 +54,44 @@ def plot_steps(rows: Sequence[dict], label: str, path: Path) -> Path:
 
 def run_steps(
     run: str | Path,
-    data: str | Path,
-    out_dir: str | Path,
-    steps: Sequence[int] = DEFAULT_STEPS,
-    sampler: str | None = None,
-    seed: int = 0,
+    cases: CaseSelection,
+    out: ResultsFolder,
+    ks: Sequence[int] = DEFAULT_STEPS,
+    sampling: SamplingOptions | None = None,
     repeats: int = 3,
-    max_cases: int | None = None,
     weights: str = "best",
-    split: str = "val",
-    command: str | None = None,
 ) -> dict:
-    """Segment the test set (``split`` of ``data``) with each K; time one image per K (median of
-    ``repeats`` after a warm-up, preprocessing and resizing included); write ``steps.png`` and
-    ``results.json``."""
-    out_dir = Path(out_dir)
+    """Segment the test cases with each K in ``ks`` (``sampling``'s sampler and seed); time
+    one image per K (median of ``repeats`` after a warm-up, preprocessing and resizing
+    included); write ``steps.png`` and ``results.json``."""
+    sampling = sampling or SamplingOptions()
     predictor = Predictor.from_run(run, weights)
-    sampler = sampler or predictor.config.sampling.sampler
-    cases = run_cases(predictor, data, split, max_cases)
-    images = preprocess_cases(predictor, cases)
-    num_classes = predictor.model.num_classes
+    sampler = sampling.sampler or predictor.config.sampling.sampler
+    read = cases.cases(predictor.config.data)
+    inputs = [predictor.adapter.case_inputs(case) for case in read]
     rows = []
-    first = cases[0]
-    for k in sorted(set(steps)):
-        masks = segment(predictor, images, cases, k, sampler, seed)
+    first = read[0]
+    for k in sorted(set(ks)):
+        options = replace(sampling, steps=k, sampler=sampler)
+        scores = segment_and_score(predictor, inputs, options).summary()
         timing = median_seconds(
             lambda k=k: predictor.predict_array(
-                first.image, k, sampler, seed, spacing=first.spacing
+                first.image, k, sampler, sampling.seed, spacing=first.spacing
             ),
             repeats,
         )
-        scores = case_dice(masks, cases, num_classes)
         row = {"steps": k, "sampler": sampler, **scores}
         rows.append(row | {"seconds_per_image": timing["median_s"], "times_s": timing["times_s"]})
         print(f"K={k:5d}  Dice {fmt(scores['mean_dice'])}  {timing['median_s']:.4f} s/image")
     results = {
         "run": str(run),
-        "data": str(data),
-        "num_cases": len(cases),
-        "seed": seed,
+        "data": str(cases.data),
+        "num_cases": len(read),
+        "seed": sampling.seed,
         "timing": f"one image, median of {repeats} after 1 warm-up, preprocessing included",
         "rows": rows,
         "dice_k2_minus_k50": steps_gap(rows),
     }
-    figure = plot_steps(rows, run_label(run), out_dir / "steps.png")
-    write_results(out_dir, "steps", results, [figure], command)
+    figure = plot_steps(rows, run_label(run), out.file("steps.png"))
+    out.write("steps", results, [figure])
     return results

@@ -23,7 +23,8 @@ from ldseg.errors import LDSegError
 from ldseg.evaluation.overlay import save_figure
 from ldseg.experiments.common import run_label
 from ldseg.experiments.measure import median_seconds
-from ldseg.experiments.results import write_results
+from ldseg.experiments.results import ResultsFolder
+from ldseg.inference.results import SamplingOptions
 from ldseg.runs import RunFolder
 
 DEFAULT_SIZES = {2: ("128", "256", "512"), 3: ("32", "64", "128")}
@@ -111,24 +112,23 @@ def plot_timing(curves: Sequence[dict], path: Path) -> Path:
 
 def run_timing(
     runs: Sequence[str | Path],
-    out_dir: str | Path,
+    out: ResultsFolder,
     sizes: Sequence[str] | None = None,
-    steps: int | None = None,
-    sampler: str | None = None,
+    sampling: SamplingOptions | None = None,
     repeats: int = 5,
     weights: str = "best",
-    command: str | None = None,
 ) -> dict:
-    """Measure every run at every size (default: 128, 256, 512 in 2D; 32, 64, 128 cubed in 3D);
-    write ``timing.png`` and ``results.json``."""
-    out_dir = Path(out_dir)
+    """Measure every run at every size (default: 128, 256, 512 in 2D; 32, 64, 128 cubed in 3D)
+    with ``sampling``'s K and sampler (default: each run's); write ``timing.png`` and
+    ``results.json``."""
+    sampling = sampling or SamplingOptions()
     curves = []
     for run in map(Path, runs):
         config = RunFolder(run).load_config()
         dims = config.spatial_dims
         args = {
-            "steps": steps or config.sampling.steps,
-            "sampler": sampler or config.sampling.sampler,
+            "steps": sampling.steps or config.sampling.steps,
+            "sampler": sampling.sampler or config.sampling.sampler,
             "repeats": repeats,
             "weights": weights,
         }
@@ -149,8 +149,8 @@ def run_timing(
         "before the first sample",
         "curves": curves,
     }
-    figure = plot_timing(curves, out_dir / "timing.png")
-    write_results(out_dir, "timing", results, [figure], command)
+    figure = plot_timing(curves, out.file("timing.png"))
+    out.write("timing", results, [figure])
     return results
 
 

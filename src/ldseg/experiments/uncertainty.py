@@ -15,13 +15,16 @@ from pathlib import Path
 import numpy as np
 from matplotlib.figure import Figure
 
+from ldseg.evaluation.metrics import as_number, foreground_mean
 from ldseg.evaluation.overlay import draw_overlay, middle_slice, save_figure
-from ldseg.experiments.common import case_dice, run_cases, run_label
-from ldseg.experiments.results import write_results
-from ldseg.inference import Predictor
+from ldseg.experiments.common import CaseSelection, run_label
+from ldseg.experiments.results import ResultsFolder
+from ldseg.inference import Prediction, Predictor, SamplingOptions
+from ldseg.inference.scoring import segment_and_score
 from ldseg.utils import fmt
 
 ECE_BINS = 15
+DEFAULT_SAMPLES = 20
 
 
 def roc_curve(scores: np.ndarray, positive: np.ndarray) -> tuple[np.ndarray, np.ndarray, float]:
@@ -112,70 +115,67 @@ def plot_roc_calibration(
 
 def run_uncertainty(
     run: str | Path,
-    data: str | Path,
-    out_dir: str | Path,
-    samples: int = 20,
-    steps: int | None = None,
-    sampler: str | None = None,
-    seed: int = 0,
-    max_cases: int | None = None,
+    cases: CaseSelection,
+    out: ResultsFolder,
+    sampling: SamplingOptions | None = None,
     num_examples: int = 4,
     weights: str = "best",
-    split: str = "val",
-    command: str | None = None,
 ) -> dict:
-    """Sample every test case (``split`` of ``data``) ``samples`` times; measure AUROC of the SD
-    for errors and the ECE of the mean; write ``uncertainty_maps.png``, ``uncertainty_roc.png``
-    and ``results.json``."""
-    out_dir = Path(out_dir)
+    """Sample every test case ``sampling.samples`` times, one case at a time; measure AUROC of
+    the SD for errors and the ECE of the mean; write ``uncertainty_maps.png``,
+    ``uncertainty_roc.png`` and ``results.json`` (default: ``DEFAULT_SAMPLES`` samples)."""
+    sampling = sampling or SamplingOptions(samples=DEFAULT_SAMPLES)
     predictor = Predictor.from_run(run, weights)
-    cases = run_cases(predictor, data, split, max_cases)
-    num_classes = predictor.model.num_classes
-    stds, wrongs, confidences, masks, examples = [], [], [], [], []
-    shown = set(np.linspace(0, len(cases) - 1, min(num_examples, len(cases))).round().astype(int))
-    for i, case in enumerate(cases):
-        pred = predictor.predict_array(
-            case.image, steps, sampler, seed, case.path, samples, case.spacing
-        )
+    read = cases.cases(predictor.config.data)
+    stds, wrongs, confidences, examples = [], [], [], {}
+    shown = set(np.linspace(0, len(read) - 1, min(num_examples, len(read))).round().astype(int))
+
+    def collect(position: int, pred: Prediction) -> None:
+        case = read[position]
         wrong = pred.mask != case.mask
         stds.append(pred.std.ravel())
         wrongs.append(wrong.ravel())
         confidences.append(pred.probabilities.max(0).ravel())
-        masks.append(pred.mask)
-        if i in shown:
-            dice = case_dice([pred.mask], [case], num_classes)["mean_dice"]
-            maps = {"foreground": 1 - pred.probabilities[0], "std": pred.std, "dice": dice or 0.0}
-            examples.append(
-                {"stem": case.stem, "image": case.image, "truth": case.mask, "mask": pred.mask}
-                | maps
-            )
+        if position in shown:
+            maps = {"foreground": 1 - pred.probabilities[0], "std": pred.std}
+            examples[position] = {
+                "stem": case.stem,
+                "image": case.image,
+                "truth": case.mask,
+                "mask": pred.mask,
+            } | maps
+
+    inputs = map(predictor.adapter.case_inputs, read)
+    scored = segment_and_score(predictor, inputs, sampling, batching="case", each=collect)
+    for position, example in examples.items():
+        example["dice"] = as_number(foreground_mean(scored.scores.dice[position])) or 0.0
     std, wrong = np.concatenate(stds), np.concatenate(wrongs)
     fpr, tpr, auc = roc_curve(std, wrong)
     ece, table = calibration(np.concatenate(confidences), ~wrong)
     results = {
         "run": str(run),
-        "data": str(data),
-        "num_cases": len(cases),
-        "samples": samples,
-        "steps": steps or predictor.config.sampling.steps,
-        "sampler": sampler or predictor.config.sampling.sampler,
-        "seed": seed,
+        "data": str(cases.data),
+        "num_cases": len(read),
+        "samples": sampling.samples,
+        "steps": sampling.steps or predictor.config.sampling.steps,
+        "sampler": sampling.sampler or predictor.config.sampling.sampler,
+        "seed": sampling.seed,
         "uncertainty": "per-pixel SD over samples of the predicted class's probability",
         "auroc_sd_for_errors": None if np.isnan(auc) else auc,
         "ece": ece,
         "error_rate": float(wrong.mean()),
         "mean_sd_wrong": float(std[wrong].mean()) if wrong.any() else None,
         "mean_sd_right": float(std[~wrong].mean()) if (~wrong).any() else None,
-        **case_dice(masks, cases, num_classes),
+        **scored.summary(),
         "calibration_bins": table,
     }
     print(
-        f"{run_label(run)}: {samples} samples, Dice of the mean {fmt(results['mean_dice'])}, "
-        f"AUROC(SD, errors) {auc:.4f}, ECE {ece:.4f}"
+        f"{run_label(run)}: {sampling.samples} samples, Dice of the mean "
+        f"{fmt(results['mean_dice'])}, AUROC(SD, errors) {auc:.4f}, ECE {ece:.4f}"
     )
     figures = [
-        plot_maps(examples, out_dir / "uncertainty_maps.png"),
-        plot_roc_calibration(fpr, tpr, auc, ece, table, out_dir / "uncertainty_roc.png"),
+        plot_maps(list(examples.values()), out.file("uncertainty_maps.png")),
+        plot_roc_calibration(fpr, tpr, auc, ece, table, out.file("uncertainty_roc.png")),
     ]
-    write_results(out_dir, "uncertainty", results, figures, command)
+    out.write("uncertainty", results, figures)
     return results

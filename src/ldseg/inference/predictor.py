@@ -2,18 +2,19 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
 
 import numpy as np
 import torch
 
 from ldseg.config import Config
+from ldseg.data.adapter import CaseAdapter, NetworkInput
 from ldseg.data.inputs import ImageInput, as_input
-from ldseg.data.slices import stack_slices
 from ldseg.errors import LDSegError
 from ldseg.evaluation.postprocess import keep_largest_component
-from ldseg.inference.files import ImageFiles, preprocess, preprocess_slices, same_size_batches
+from ldseg.inference.batches import Batching, row_batches
+from ldseg.inference.files import ImageFiles, LoadedImage, read_files
 from ldseg.inference.pipeline import SegmentationPipeline
 from ldseg.inference.results import FileOptions, Prediction, SamplingOptions
 from ldseg.inference.sampling import Moments, flip_axes, predictions, sample_moments
@@ -53,6 +54,7 @@ class Predictor:
         self.device = torch.device(device)
         self.run, self.weights = run, weights  # where the model came from, for records
         self.keep_largest = list(keep_largest)
+        self.adapter = CaseAdapter(config.data, config.model.in_channels)
         self._pipelines: dict[tuple, SegmentationPipeline] = {}
 
     @classmethod
@@ -69,15 +71,6 @@ class Predictor:
         model, config = run.load_model(weights)
         keep_largest = run.postprocessing(weights) if postprocess else []
         return cls(model, config, device, run, weights, keep_largest)
-
-    def preprocess(
-        self,
-        image: np.ndarray,
-        source: str | Path = "array",
-        spacing: Sequence[float] | None = None,
-    ) -> torch.Tensor:
-        """:func:`ldseg.inference.files.preprocess` with this run's configuration."""
-        return preprocess(self.config, image, source, spacing)
 
     def pipeline(
         self, steps: int | None = None, sampler: str | None = None
@@ -138,39 +131,57 @@ class Predictor:
         spaced states (always the first and last) in ``trajectory``. ``tta`` averages each
         sample over the axis flips the run was trained with; the mask keeps only the largest
         component of the classes in ``keep_largest``.
-        A slice-wise run (``data.slicing`` 2d) takes a volume ``(C, X, Y, Z)`` or ``(X, Y, Z)``
-        and segments it slice by slice (:meth:`predict_slices`; no trajectory).
+        A run that segments volumes slice by slice takes a volume ``(C, X, Y, Z)`` or
+        ``(X, Y, Z)`` (``ldseg.data.adapter``) and records no trajectory.
         """
         sampling = SamplingOptions(steps, sampler, seed, samples, tta)
-        if self.config.data.slicing == "2d":
-            if max_frames:
-                raise LDSegError("a slice-wise run (data.slicing 2d) records no trajectory")
-            slices, axis = preprocess_slices(self.config, image, source, spacing)
-            return self.predict_slices(slices, axis, np.shape(image)[-3:], sampling)
-        tensor = self.preprocess(image, source, spacing)
-        shape = tuple(np.shape(image)[-self.config.spatial_dims :])
-        return self.predict_batch(tensor[None], [shape], sampling, max_frames=max_frames)[0]
+        if max_frames and self.adapter.trajectory_refusal:
+            raise LDSegError(self.adapter.trajectory_refusal)
+        inputs = self.adapter.array_inputs(image, spacing, source)
+        ((_, _, prediction),) = self.segment([inputs], sampling, max_frames=max_frames)
+        return prediction
 
     @torch.no_grad()
-    def predict_batch(
+    def segment(
         self,
-        images: torch.Tensor,
-        shapes: Sequence[Sequence[int]],
+        cases: Iterable[NetworkInput],
         sampling: SamplingOptions | None = None,
         batch_size: int = 16,
+        batching: Batching = "size",
         max_frames: int = 0,
-    ) -> list[Prediction]:
-        """Segment preprocessed images ``(N, C, *size)`` and resize each back to ``shapes[i]``.
+    ) -> Iterator[tuple[int, NetworkInput, Prediction]]:
+        """Segment network inputs (``self.adapter``), read from ``cases`` one at a time: each
+        case's position in ``cases``, the case and its prediction on its own grid, as each
+        case is done (with ``size`` batching, not always in order).
 
-        Every image gets the samples :meth:`predict_array` would draw for it; the N x
-        ``samples`` samples run through the model ``batch_size`` at a time, so batching changes
-        the speed, not the noise. ``max_frames`` keeps each image's first-sample trajectory.
+        Rows run through the model ``batch_size`` at a time as ``batching`` composes them
+        (``ldseg.inference.batches``); every image gets the samples :meth:`predict_array`
+        would draw for it, so batching changes the speed, not the noise. A case's rows are
+        resized back and assembled (a volume's slices stacked), then the classes in
+        ``keep_largest`` keep their largest component of the whole case. ``max_frames`` keeps
+        each image's first-sample trajectory.
         """
         options = sampling or SamplingOptions()
         if options.samples < 1:
             raise ValueError(f"samples must be at least 1, got {options.samples}")
-        moments = self.moments(images, shapes, options, batch_size, max_frames)
-        return predictions(moments, shapes, self.keep_largest)
+        done: dict[int, list[Prediction]] = {}
+        for batch in row_batches(cases, batch_size, batching):
+            images = torch.stack([case.images[row] for _, case, row in batch])
+            shapes = [case.output_shapes()[row] for _, case, row in batch]
+            moments = self.moments(images, shapes, options, batch_size, max_frames)
+            for (position, case, _), part in zip(batch, predictions(moments, shapes), strict=True):
+                parts = done.setdefault(position, [])
+                parts.append(part)
+                if len(parts) == len(case.images):
+                    del done[position]
+                    yield position, case, self._assemble(case, parts)
+
+    def _assemble(self, case: NetworkInput, parts: Sequence[Prediction]) -> Prediction:
+        """A case's prediction from its rows' (resized back), post-processed as a whole."""
+        mask = keep_largest_component(case.assemble([p.mask for p in parts]), self.keep_largest)
+        probabilities = case.assemble([p.probabilities for p in parts], channel_first=True)
+        std = None if parts[0].std is None else case.assemble([p.std for p in parts])
+        return Prediction(mask, probabilities, std, parts[0].trajectory)
 
     def moments(
         self,
@@ -191,29 +202,6 @@ class Predictor:
     def flips(self, tta: bool) -> list[tuple[int, ...]]:
         """The axes flipped in each draw (``ldseg.inference.sampling.flip_axes``)."""
         return flip_axes(self.config, tta, str(self.run.path) if self.run else "the run")
-
-    @torch.no_grad()
-    def predict_slices(
-        self,
-        slices: torch.Tensor,
-        axis: int,
-        shape: Sequence[int],
-        sampling: SamplingOptions | None = None,
-        batch_size: int = 16,
-    ) -> Prediction:
-        """Segment a volume of spatial ``shape`` from its preprocessed slices ``(N, C, *size)``
-        along ``axis`` (``ldseg.inference.files.preprocess_slices``): :meth:`predict_batch`
-        ``batch_size`` slices at a time, each slice's prediction resized back to the volume's
-        in-plane shape and the slices stacked back along ``axis``; the largest-component
-        post-processing is applied to the whole volume."""
-        planes = [[n for a, n in enumerate(shape) if a != axis]] * len(slices)
-        moments = self.moments(slices, planes, sampling or SamplingOptions(), batch_size)
-        parts = predictions(moments, planes)
-        std = None if parts[0].std is None else stack_slices([p.std for p in parts], axis, False)
-        mask = keep_largest_component(
-            stack_slices([p.mask for p in parts], axis, False), self.keep_largest
-        )
-        return Prediction(mask, stack_slices([p.probabilities for p in parts], axis, True), std)
 
     def predict_file(self, path: str | Path, out_dir: str | Path, **options) -> Path:
         """Segment one image file into ``out_dir`` (see :meth:`predict_files`); returns the
@@ -259,9 +247,8 @@ class Predictor:
         """
         sampling = SamplingOptions(steps, sampler, seed, samples, tta)
         options = FileOptions(sampling, save_uncertainty, save_trajectory, batch_size, workers)
-        slicing = self.config.data.slicing == "2d"
-        if save_trajectory and slicing:
-            raise LDSegError("--save-trajectory: a slice-wise run (data.slicing 2d) records none")
+        if save_trajectory and self.adapter.trajectory_refusal:
+            raise LDSegError(f"--save-trajectory: {self.adapter.trajectory_refusal}")
         if options.problems():
             raise LDSegError("; ".join(options.problems()))
         source = self.describe(sampling)  # refuses a bad sampler, K or --tta before writing
@@ -277,24 +264,27 @@ class Predictor:
                 raise err
             on_error(err)
 
-        files = ImageFiles(inputs, self.config, keep_images=save_trajectory)
+        files = ImageFiles(inputs, self.adapter, keep_images=save_trajectory)
+        read: list[LoadedImage | None] = []  # the files read, in the order segment sees them
+
+        def readable() -> Iterator[NetworkInput]:
+            for item in read_files(files, workers):
+                if item.error is not None:
+                    failed(item.index, item.error)
+                    continue
+                read.append(item)
+                yield item.inputs
+
         frames = TRAJECTORY_FRAMES if save_trajectory else 0
-        for group in same_size_batches(files, batch_size, workers, failed):
-            if slicing:
-                predictions = [
-                    self.predict_slices(item.tensor, item.axis, item.shape, sampling, batch_size)
-                    for item in group
-                ]
-            else:
-                images = torch.stack([item.tensor for item in group])
-                shapes = [item.shape for item in group]
-                predictions = self.predict_batch(images, shapes, sampling, batch_size, frames)
-            for item, prediction in zip(group, predictions, strict=True):
-                try:
-                    outcomes[item.index] = write_outputs(
-                        item, prediction, out_dir, self.config.data.class_names, save_uncertainty
-                    )
-                except LDSegError as err:
-                    failed(item.index, err)
+        for position, _, prediction in self.segment(
+            readable(), sampling, batch_size, "size", frames
+        ):
+            item, read[position] = read[position], None  # its tensors are no longer needed
+            try:
+                outcomes[item.index] = write_outputs(
+                    item, prediction, out_dir, self.config.data.class_names, save_uncertainty
+                )
+            except LDSegError as err:
+                failed(item.index, err)
         write_record(out_dir, source, options, inputs, outcomes)
         return [p for _, p in sorted(outcomes.items()) if isinstance(p, Path)]

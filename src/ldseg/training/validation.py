@@ -1,21 +1,23 @@
 """Validation during training: the held-out pairs, and their Dice with the run's few-step
-sampler through the same pipeline that prediction uses."""
+sampler through the segmentation and scoring that prediction and the experiments use."""
 
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 
 import numpy as np
 import torch
 from torch import nn
 
 from ldseg.config import Config
+from ldseg.data.adapter import sample_input
 from ldseg.data.folds import Splits, fold_pairs, make_folds, unique_stems
 from ldseg.data.pairing import Pair
 from ldseg.errors import LDSegError
-from ldseg.evaluation.metrics import class_statistics, dice_iou
-from ldseg.inference.pipeline import SegmentationPipeline
+from ldseg.inference.predictor import Predictor
+from ldseg.inference.results import SamplingOptions
+from ldseg.inference.scoring import segment_and_score
 from ldseg.models import Segmenter
 from ldseg.training.ema import using_ema
 
@@ -50,19 +52,6 @@ def hold_out(
     return list(train_pairs), list(val_pairs), None
 
 
-def same_shape_batches(samples: Sequence[dict], batch_size: int) -> Iterator[list[dict]]:
-    """Consecutive samples of one image shape, at most ``batch_size`` at a time (the slices of
-    a volume share its grid; native grids of different cases do not)."""
-    batch: list[dict] = []
-    for case in samples:
-        if batch and (len(batch) == batch_size or case["image"].shape != batch[0]["image"].shape):
-            yield batch
-            batch = []
-        batch.append(case)
-    if batch:
-        yield batch
-
-
 @torch.no_grad()
 def validate(
     model: Segmenter,
@@ -71,21 +60,23 @@ def validate(
     ema: nn.Module | None = None,
     batch_size: int = 8,
 ) -> np.ndarray:
-    """Per-class Dice (mean over cases, empty-in-both left out) of preprocessed samples with the
-    configured sampler, every case from the noise of the run's seed, as ``ldseg predict``
-    draws it. So samples of one shape are batched, and their sliding windows share model calls,
-    without changing a result. With ``ema`` the model samples with it in place of its
-    ``ema_target``."""
-    model.eval()
-    sampler = model.make_sampler(config.sampling.sampler, config.sampling.steps)
+    """Per-class Dice (mean over samples, empty-in-both left out) of preprocessed samples (a
+    slice-wise run's slices each a case of its own, at the network's size) with the
+    configured sampler, every sample from the noise of the run's seed, as ``ldseg predict``
+    draws it. Consecutive samples of one shape share model calls (``consecutive`` batching:
+    the samples are read in order, never all at once). With ``ema`` the model samples with it
+    in place of its ``ema_target``."""
+    if not samples:
+        return np.array([])
     device = next(model.parameters()).device
-    scores = []
+    sampling = SamplingOptions(seed=config.train.seed)
     with using_ema(model, ema):
-        pipeline = SegmentationPipeline(model, sampler, config.data)
-        for batch in same_shape_batches(samples, batch_size):
-            images = torch.stack([c["image"] for c in batch]).to(device)
-            seeds = [config.train.seed] * len(batch)
-            probs, _ = pipeline(images, seeds=seeds, batch_size=batch_size)
-            for pred, case in zip(probs.argmax(1).cpu(), batch, strict=True):
-                scores.append(dice_iou(pred.numpy(), case["mask"][0].numpy(), model.num_classes)[0])
-    return class_statistics(scores)[0] if scores else np.array([])
+        predictor = Predictor(model, config, device)
+        scored = segment_and_score(
+            predictor,
+            map(sample_input, samples),
+            sampling,
+            batching="consecutive",
+            batch_size=batch_size,
+        )
+    return scored.scores.class_dice()
