@@ -1,5 +1,6 @@
 """The package's shape: no import cycle between its modules, every import points down the
-pipeline's layers, and no module is over 300 lines.
+pipeline's layers, no module is over 300 lines, and only the case adapter (and the config's
+check) asks whether a run slices its volumes.
 
 The imports are read from the source (``ast``), those inside functions included, with the
 packages an import runs on the way (``a.b.c`` runs ``a.b``'s ``__init__``); an import under
@@ -7,6 +8,7 @@ packages an import runs on the way (``a.b.c`` runs ``a.b``'s ``__init__``); an i
 """
 
 import ast
+import re
 from pathlib import Path
 
 import pytest
@@ -28,6 +30,8 @@ LAYERS = [
     ["cli", "demo", "__main__"],
 ]
 MAX_LINES = 300
+# The modules that may test data.slicing: the adapter, and the config that validates it.
+SLICING_TESTED_IN = {"data/adapter.py", "config.py"}
 
 
 def module_name(path: Path) -> str:
@@ -134,3 +138,14 @@ def test_every_import_points_down():
 @pytest.mark.parametrize("path", sorted(PACKAGE.rglob("*.py")), ids=lambda p: module_name(p))
 def test_no_module_is_over_300_lines(path):
     assert len(path.read_text().splitlines()) <= MAX_LINES
+
+
+def test_only_the_adapter_asks_whether_a_run_slices():
+    found = [
+        f"{path.relative_to(PACKAGE)}:{number}: {line.strip()}"
+        for path in sorted(PACKAGE.rglob("*.py"))
+        if str(path.relative_to(PACKAGE)) not in SLICING_TESTED_IN
+        for number, line in enumerate(path.read_text().splitlines(), start=1)
+        if re.search(r"slicing\s*[!=]=", line)
+    ]
+    assert found == []
