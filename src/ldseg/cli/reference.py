@@ -128,8 +128,13 @@ def key_rows(prefix: str, cls: type) -> list[tuple[str, str, str, str]]:
 
 
 def _type_name(field: dataclasses.Field) -> str:
+    """The annotation as written (``list[int] | None``)."""
     kind = field.type
-    return kind if isinstance(kind, str) else getattr(kind, "__name__", str(kind))
+    if isinstance(kind, str):
+        return kind
+    if typing.get_origin(kind) is None and hasattr(kind, "__name__"):
+        return kind.__name__
+    return str(kind).replace("typing.", "")
 
 
 def _default(field: dataclasses.Field) -> str:
