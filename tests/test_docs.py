@@ -39,10 +39,18 @@ def link_targets(page: Path) -> list[str]:
     return INLINE_LINK.findall(text) + [t for _, t in REFERENCE_DEFINITION.findall(text)]
 
 
+def anchors(page: Path) -> set[str]:
+    """The anchors GitHub gives the headings of ``page``."""
+    headings = re.findall(r"^#+ (.+)$", FENCE.sub("", page.read_text()), re.MULTILINE)
+    return {re.sub(r"[^\w\- ]", "", h.lower()).replace(" ", "-") for h in headings}
+
+
 def local_file(page: Path, target: str) -> Path | None:
     """The file a relative link points to (None for web links and anchors in the page)."""
-    if re.match(r"^[a-z]+:", target) or target.startswith("#"):
+    if re.match(r"^[a-z]+:", target):
         return None
+    if target.startswith("#"):
+        return page
     return (page.parent / target.split("#")[0]).resolve()
 
 
@@ -115,9 +123,13 @@ def test_relative_links_point_to_existing_files():
             if u.lower() not in defined
         ]
         for target in link_targets(page):
-            path = local_file(page, target)
-            if path is not None and not path.exists():
+            path, anchor = local_file(page, target), target.partition("#")[2]
+            if path is None:
+                continue
+            if not path.exists():
                 broken.append(f"{page.relative_to(ROOT)}: {target}")
+            elif anchor and path.suffix == ".md" and anchor not in anchors(path):
+                broken.append(f"{page.relative_to(ROOT)}: {target} (no such heading)")
     assert not broken, "broken links:\n" + "\n".join(broken)
 
 
