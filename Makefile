@@ -1,10 +1,11 @@
 # Two entry points: `make demo` (train and evaluate on synthetic data) and `make test`.
-# Both create .venv on first use; nothing needs installing by hand.
+# Both create .venv on first use; nothing needs installing by hand. `make docs` regenerates
+# docs/reference/ from the command parsers and the config dataclasses.
 VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint setup
+.PHONY: demo test lint setup docs
 
 setup: $(STAMP)
 
@@ -23,3 +24,6 @@ test: $(STAMP)
 lint: $(STAMP)
 	$(VENV)/bin/ruff check src tests $(wildcard benchmarks)
 	$(VENV)/bin/ruff format --check src tests $(wildcard benchmarks)
+
+docs: $(STAMP)
+	$(PY) -m ldseg.cli.reference --out docs/reference

@@ -29,7 +29,10 @@ LAYERS = [
     ["experiments"],
     ["cli", "demo", "__main__"],
 ]
-MAX_LINES = 300
+# About 300 lines is the guide for one responsibility; past it, split the module by
+# responsibility. The ceiling sits above the guide so that meeting it never calls for squeezing
+# lines (several statements on one line, formatter switched off).
+MAX_LINES = 400
 # The modules that may test data.slicing: the adapter, and the config that validates it.
 SLICING_TESTED_IN = {"data/adapter.py", "config.py"}
 
@@ -136,8 +139,10 @@ def test_every_import_points_down():
 
 
 @pytest.mark.parametrize("path", sorted(PACKAGE.rglob("*.py")), ids=lambda p: module_name(p))
-def test_no_module_is_over_300_lines(path):
-    assert len(path.read_text().splitlines()) <= MAX_LINES
+def test_no_module_is_far_over_300_lines(path):
+    text = path.read_text()
+    assert len(text.splitlines()) <= MAX_LINES, f"{path}: split it by responsibility"
+    assert "fmt: skip" not in text and "fmt: off" not in text, f"{path}: let ruff format it"
 
 
 def test_only_the_adapter_asks_whether_a_run_slices():

@@ -69,15 +69,38 @@ class ModelConfig:
 class DataConfig:
     """Dataset layout, labels, geometry, intensity and augmentation.
 
-    ``size`` (its length sets 2D or 3D) is the whole image's size with ``resize``; without it,
-    images keep their grid (resampled to ``spacing`` if set), training takes random ``size``
-    crops (half of them centred on foreground) and prediction a sliding window of ``size``
-    whose windows overlap by ``window_overlap`` and blend with ``window_blend`` weights.
-    Labels: ``binarize`` T makes ``mask > T`` the foreground (127 for JPEG masks, 0 for
-    instance ids); ``class_mapping[v]`` is the class of label value ``v``.
-    ``slicing`` ``2d`` trains a 2D model (``size`` is the slice size) on the slices of volumes
-    along ``slice_axis`` (None: each volume's axis of largest spacing) and predicts volumes
-    slice by slice (``ldseg.data.slices``).
+    Attributes:
+        size: the network's input size, [H, W] or [H, W, D] (its length sets 2D or 3D): the
+            whole image with ``resize``, else the training crop and the sliding window. Each
+            axis must divide by the model's latent factor.
+        intensity: per-channel normalisation: ``minmax`` (to [0, 1]), ``zscore``, or
+            ``percentile`` (the 0.5 to 99.5 percentile range to [0, 1], clipped).
+        class_names: one name per class, background first, for reports and overlays.
+        val_fraction: the share of training pairs held out for validation when there is no
+            ``--val-data`` and no ``val`` split.
+        folds: cross-validation: the training cases split by patient into this many folds
+            (0: none).
+        fold: the fold (0 to ``folds`` - 1) whose cases validate the run.
+        layout: ``auto`` (detected), ``folders``, ``nnunet``, ``list`` (CSV or JSON pairs) or
+            ``glas``.
+        binarize: T makes ``mask > T`` the foreground (127 for JPEG or 0/255 masks, 0 for
+            instance ids); null reads mask values as class indices.
+        class_mapping: ``class_mapping[v]`` is the class of label value ``v`` (null: the value).
+        resize: true resizes each image to ``size`` (probabilities are resized back); false
+            keeps its grid, with random crops in training and a sliding window at prediction.
+        spacing: with ``resize`` false, the voxel spacing images are resampled to first, one
+            value per axis (null: each image's own grid).
+        window_overlap: the overlap of neighbouring sliding windows, in [0, 1).
+        window_blend: how overlapping windows are weighted: ``gaussian`` or ``constant``.
+        augment: any of ``flip`` (every axis), ``rot90`` (first two axes, square there),
+            ``affine`` (in-plane rotation up to 15 degrees, scale 0.9 to 1.1) and
+            ``intensity`` (scale and shift up to 10 %, Gaussian noise).
+        slicing: ``none``, or ``2d``: a 2D model of ``size`` trained on the slices of volumes,
+            which predicts each volume slice by slice onto its own grid.
+        slice_axis: the axis (0, 1 or 2) that ``2d`` slicing cuts along; null: each volume's
+            axis of largest spacing, and of equal spacings the one with fewest voxels.
+        cache: ``memory`` holds the preprocessed cases in memory, ``lazy`` reads each from disk
+            when used, ``auto`` picks memory when they take at most a quarter of what is free.
     """
 
     size: list[int] = field(default_factory=lambda: [128, 128])
@@ -137,9 +160,23 @@ class DataConfig:
 class TrainConfig:
     """Optimisation (Adam, its learning-rate schedule), EMA, validation cadence, seed.
 
-    ``batch_size`` is per process: ``torchrun`` with N processes trains on N x batch_size
-    images a step. ``precision``: ``bf16`` autocast (CPU or GPU) or ``fp16`` autocast with
-    gradient scaling (GPU only); validation stays in fp32.
+    Attributes:
+        epochs: training epochs (``train --resume RUN --epochs N`` extends a finished run).
+        batch_size: images per batch and process (``torchrun`` with N processes: N x this).
+        lr: Adam's initial learning rate.
+        lr_schedule: ``exponential`` (times ``lr_decay`` each epoch) or ``cosine`` (a half
+            cosine to 0 over ``epochs``, or over ``max_minutes`` when that ends the run first).
+        lr_decay: the exponential schedule's factor per epoch.
+        ema_decay: decay of the denoiser's moving average that sampling uses (warm-up
+            ``min(decay, (1 + n) / (10 + n))`` over the updates n).
+        val_every: validate every this many epochs, and after the last one.
+        flips: random flips along every axis in training (false where orientation matters);
+            ``predict --tta`` needs them.
+        seed: the seed of every random draw (with the epoch and the case), of the validation
+            hold-out and of the folds.
+        max_minutes: a wall-clock budget: stop after the epoch that exceeds it (0: none).
+        precision: ``fp32``, ``bf16`` autocast (CPU or GPU) or ``fp16`` autocast with gradient
+            scaling (GPU only); validation and saved weights stay fp32.
     """
 
     epochs: int = 50
@@ -157,7 +194,14 @@ class TrainConfig:
 
 @dataclass
 class SamplingConfig:
-    """Defaults for validation and prediction."""
+    """Defaults for validation and prediction.
+
+    Attributes:
+        sampler: ``ddim`` (deterministic given the initial noise) or ``ddpm`` (ancestral).
+        steps: the number of sampling steps K, at timesteps ``round(linspace(1, T, K))``.
+        restandardize: give the latent mean 0 and SD 1 after every sampling step, as the
+            reference implementation does.
+    """
 
     sampler: str = DDIM
     steps: int = 2
@@ -166,7 +210,16 @@ class SamplingConfig:
 
 @dataclass
 class Config:
-    """The whole run configuration, saved as ``config.json`` in a run folder."""
+    """The whole run configuration, saved as ``config.json`` in a run folder.
+
+    Attributes:
+        model: the architecture, noise schedule and loss weights.
+        data: the dataset layout, labels, geometry, intensity and augmentation.
+        train: the optimisation, EMA, validation cadence and seed.
+        sampling: the sampler and steps that validation and prediction use by default.
+        version: the config format: ``"2"``, where a missing ``model.latent_factor`` means 8
+            per axis; run folders of version ``"1"`` meant 16 per axis, the paper's.
+    """
 
     model: ModelConfig = field(default_factory=ModelConfig)
     data: DataConfig = field(default_factory=DataConfig)

@@ -138,9 +138,17 @@ class LDSeg(Segmenter):
         self.latent_channels = latents = label_latent_channels
         self.label_encoder = LabelEncoder(spatial_dims, num_classes, *geometry, stem, latents)
         self.image_encoder = ImageEncoder(
-            spatial_dims, in_channels, channels, strides, num_heads, dropout,
-            max_attention_tokens, input_size, image_latent_channels, stem,
-        )  # fmt: skip
+            spatial_dims,
+            in_channels,
+            channels,
+            strides,
+            num_heads,
+            dropout,
+            max_attention_tokens,
+            input_size,
+            image_latent_channels,
+            stem,
+        )
         self.denoiser = LatentDenoiser(
             spatial_dims,
             denoiser_channels,
@@ -151,9 +159,14 @@ class LDSeg(Segmenter):
             latent_channels=latents,
         )
         self.label_decoder = LabelDecoder(
-            spatial_dims, num_classes, *geometry, decoder_image_skips, stem, latents,
+            spatial_dims,
+            num_classes,
+            *geometry,
+            decoder_image_skips,
+            stem,
+            latents,
             in_channels if decoder_image_head else 0,
-        )  # fmt: skip
+        )
         self.dice_loss = DiceLoss(to_onehot_y=True, softmax=True)
 
     def check_size(self, spatial_shape: Sequence[int]) -> None:
